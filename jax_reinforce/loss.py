@@ -1,0 +1,133 @@
+"""The REINFORCE loss and its gradient, by autodiff and by hand.
+
+For a batch of samples ``(s, a, w, m)`` (observation, action, weight such as
+the reward-to-go, and a 0/1 mask for steps that exist),
+
+    L(theta) = -sum(m * w * log pi(a|s)) / D  -  c * sum(m * H(pi(.|s))) / D
+
+with ``D = max(sum(m), 1)``, ``H`` the policy entropy and ``c`` the entropy
+coefficient. ``-dL/dtheta`` is the policy-gradient estimate
+``E[w * grad log pi(a|s)]`` (plus the entropy bonus).
+
+:func:`reinforce_grad_manual` derives ``dL/dtheta`` by hand, layer by layer,
+the way the seed program tried to, and equals ``jax.grad(reinforce_loss)``
+(``tests/test_gradients.py``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jax_reinforce.policy import policy_logits
+from jax_reinforce.softmax import log_softmax, log_softmax_grad
+
+__all__ = ["reinforce_loss", "reinforce_grad_manual", "policy_entropy"]
+
+
+def _mask_and_denominator(weights, mask, dtype):
+    if mask is None:
+        mask = jnp.ones(jnp.shape(weights), dtype)
+    mask = jnp.asarray(mask, dtype)
+    return mask, jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def _check_batch_shapes(obs, actions, weights, mask):
+    batch = jnp.shape(obs)[:-1]
+    for name, x in (("actions", actions), ("weights", weights), ("mask", mask)):
+        if x is not None and jnp.shape(x) != batch:
+            raise ValueError(
+                f"{name} must have the batch shape of obs (obs is (..., obs_dim)); "
+                f"got obs {tuple(jnp.shape(obs))} and {name} {tuple(jnp.shape(x))}"
+            )
+
+
+def policy_entropy(log_probs):
+    """``H = -sum_a pi(a) log pi(a)`` from ``(..., A)`` log-probabilities: ``(...)``."""
+    return -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
+
+
+def reinforce_loss(params, obs, actions, weights, mask=None, entropy_coef=0.0):
+    """The REINFORCE surrogate loss (a scalar).
+
+    Args:
+      params: policy parameters (:func:`jax_reinforce.init_policy`).
+      obs: ``(..., obs_dim)`` observations.
+      actions: ``(...)`` actions taken.
+      weights: ``(...)`` per-step weights (reward-to-go, maybe normalised).
+      mask: ``(...)`` 1 where the step is real, 0 where it is padding; ``None``
+        for all ones.
+      entropy_coef: ``c``, weight of the entropy bonus.
+
+    Returns:
+      ``-sum(m w log pi(a|s)) / D - c sum(m H) / D``, ``D = max(sum m, 1)``.
+    """
+    _check_batch_shapes(obs, actions, weights, mask)
+    log_p = log_softmax(policy_logits(params, obs))
+    dtype = log_p.dtype
+    mask, denom = _mask_and_denominator(weights, mask, dtype)
+    log_pi_a = jnp.take_along_axis(log_p, jnp.asarray(actions)[..., None], axis=-1)[..., 0]
+    pg = -jnp.sum(mask * jnp.asarray(weights, dtype) * log_pi_a) / denom
+    if isinstance(entropy_coef, (int, float)) and entropy_coef == 0:
+        return pg
+    return pg - entropy_coef * jnp.sum(mask * policy_entropy(log_p)) / denom
+
+
+def reinforce_grad_manual(params, obs, actions, weights, mask=None, entropy_coef=0.0):
+    """``dL/dparams`` of :func:`reinforce_loss`, derived by hand.
+
+    Forward: ``h_0 = obs``, ``u_l = h_{l-1} W_l + b_l``, ``h_l = relu(u_l)``
+    for hidden layers, ``z = u_L`` (logits), ``s = softmax(z)``.
+
+    Backward, per sample (``D = max(sum m, 1)``):
+
+    - policy-gradient term: ``dL/dz = -(m w / D) (onehot(a) - s)``
+      (:func:`jax_reinforce.log_softmax_grad`; no ``(A, A)`` Jacobian);
+    - entropy term: ``d(-c H)/dz = c (m / D) s (log s + H)``, because
+      ``dH/dz_j = -s_j (log s_j + H)``;
+    - each layer: ``dL/dW_l = h_{l-1}^T dL/du_l`` and ``dL/db_l = sum dL/du_l``
+      (summed over the batch), ``dL/dh_{l-1} = dL/du_l W_l^T``;
+    - ReLU: ``dL/du_l = dL/dh_l * [u_l > 0]``, a mask applied to the
+      gradient (the seed program overwrote the activations with it instead).
+
+    Args: as :func:`reinforce_loss`.
+
+    Returns:
+      A pytree with the structure of ``params``: ``jax.grad(reinforce_loss)``.
+    """
+    _check_batch_shapes(obs, actions, weights, mask)
+    dtype = params[0]["w"].dtype
+    # Forward pass, keeping each layer's input and pre-activation.
+    inputs, pre_activations = [], []
+    h = jnp.asarray(obs, dtype)
+    for layer in params:
+        inputs.append(h)
+        u = h @ layer["w"] + layer["b"]
+        pre_activations.append(u)
+        h = jax.nn.relu(u)
+    logits = pre_activations[-1]
+
+    mask, denom = _mask_and_denominator(weights, mask, dtype)
+    step_weight = mask * jnp.asarray(weights, dtype) / denom
+    grad_logits = -step_weight[..., None] * log_softmax_grad(logits, actions)
+    if not (isinstance(entropy_coef, (int, float)) and entropy_coef == 0):
+        log_s = log_softmax(logits)
+        entropy = policy_entropy(log_s)
+        grad_logits = grad_logits + (entropy_coef * mask / denom)[..., None] * (
+            jnp.exp(log_s) * (log_s + entropy[..., None])
+        )
+
+    # Backward pass, output layer first; the batch axes are flattened for the
+    # weight gradient, which sums the per-sample outer products.
+    grads = [None] * len(params)
+    grad_u = grad_logits
+    for i in reversed(range(len(params))):
+        fan_in = params[i]["w"].shape[0]
+        fan_out = params[i]["w"].shape[1]
+        flat_in = inputs[i].reshape(-1, fan_in)
+        flat_grad = grad_u.reshape(-1, fan_out)
+        grads[i] = {"w": flat_in.T @ flat_grad, "b": jnp.sum(flat_grad, axis=0)}
+        if i > 0:
+            grad_h = grad_u @ params[i]["w"].T
+            grad_u = grad_h * (pre_activations[i - 1] > 0).astype(dtype)
+    return grads

@@ -1,0 +1,142 @@
+"""The policy: a ReLU multi-layer perceptron over observations, softmax over actions.
+
+Parameters are a plain pytree, a list of layers from input to output::
+
+    params = [{"w": (obs_dim, h1), "b": (h1,)}, ..., {"w": (h_last, A), "b": (A,)}]
+
+``hidden=(8,)`` gives the seed program's 4-8-2 network. Every function is
+pure and takes its PRNG key explicitly, so all of them can be jitted and
+vmapped (over environments, over seeds, over hyper-parameters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jax_reinforce.softmax import log_softmax
+
+__all__ = [
+    "init_policy",
+    "policy_logits",
+    "sample_actions",
+    "actions_from_uniform",
+    "greedy_actions",
+    "log_prob",
+]
+
+
+def init_policy(
+    key,
+    obs_dim: int = 4,
+    hidden: Sequence[int] = (8,),
+    n_actions: int = 2,
+    dtype=jnp.float32,
+    output_scale: float = 0.01,
+):
+    """Random policy parameters.
+
+    Hidden layers: ``w ~ N(0, 2 / fan_in)`` (He initialisation, suited to
+    ReLU), ``b = 0``. The output layer is scaled by ``output_scale`` so the
+    first policy is close to uniform over actions: it explores, and the first
+    gradients are not dominated by an arbitrary initial preference.
+
+    Args:
+      key: a ``jax.random`` key.
+      obs_dim: observation size (4 for CartPole).
+      hidden: widths of the hidden layers; ``()`` gives a linear policy.
+      n_actions: number of discrete actions ``A``.
+      dtype: float dtype of every leaf.
+      output_scale: standard deviation multiplier of the output layer.
+
+    Returns:
+      ``[{"w": (fan_in, fan_out), "b": (fan_out,)}, ...]`` from input to output.
+    """
+    sizes = (int(obs_dim), *(int(h) for h in hidden), int(n_actions))
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"every layer size must be >= 1; got {sizes}")
+    keys = jax.random.split(key, len(sizes) - 1)
+    params = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        scale = jnp.sqrt(2.0 / fan_in)
+        if i == len(sizes) - 2:
+            scale = scale * output_scale
+        w = jax.random.normal(keys[i], (fan_in, fan_out), dtype) * scale.astype(dtype)
+        params.append({"w": w, "b": jnp.zeros((fan_out,), dtype)})
+    return params
+
+
+def policy_logits(params, obs):
+    """Action logits ``z = W_L relu(... relu(obs W_1 + b_1) ...) + b_L``.
+
+    Args:
+      params: the layer list of :func:`init_policy`.
+      obs: ``(..., obs_dim)`` observations, any leading batch shape.
+
+    Returns:
+      ``(..., A)`` logits (unnormalised log-probabilities).
+    """
+    h = jnp.asarray(obs, dtype=params[0]["w"].dtype)
+    for layer in params[:-1]:
+        h = jax.nn.relu(h @ layer["w"] + layer["b"])
+    return h @ params[-1]["w"] + params[-1]["b"]
+
+
+def sample_actions(params, obs, key):
+    """Samples ``a ~ pi(. | obs) = softmax(policy_logits(params, obs))``.
+
+    Args:
+      params: policy parameters.
+      obs: ``(..., obs_dim)``.
+      key: a ``jax.random`` key.
+
+    Returns:
+      ``(...)`` int32 actions.
+    """
+    return jax.random.categorical(key, policy_logits(params, obs)).astype(jnp.int32)
+
+
+def actions_from_uniform(logits, uniform):
+    """Inverse-CDF sampling: the action ``a`` with ``F(a-1) <= u < F(a)``.
+
+    ``F`` is the cumulative sum of ``softmax(logits)``. With ``u ~ U[0, 1)``
+    this draws ``a ~ softmax(logits)``; it lets a rollout draw all its random
+    numbers in one call instead of splitting a key at every step. For two
+    actions it reduces to ``a = [u >= s_0]``.
+
+    Args:
+      logits: ``(..., A)``.
+      uniform: ``(...)`` numbers in ``[0, 1)``.
+
+    Returns:
+      ``(...)`` int32 actions in ``[0, A)``.
+    """
+    log_p = log_softmax(logits)
+    if logits.shape[-1] == 2:
+        # u >= s_0  <=>  log u >= log s_0; log space keeps it exact at extreme logits.
+        return (jnp.log(uniform) >= log_p[..., 0]).astype(jnp.int32)
+    cdf = jnp.cumsum(jnp.exp(log_p), axis=-1)
+    n_below = jnp.sum(cdf[..., :-1] <= uniform[..., None], axis=-1)
+    return n_below.astype(jnp.int32)
+
+
+def greedy_actions(params, obs):
+    """The most probable action ``argmax_a pi(a | obs)``: ``(...)`` int32."""
+    return jnp.argmax(policy_logits(params, obs), axis=-1).astype(jnp.int32)
+
+
+def log_prob(params, obs, actions):
+    """``log pi(a | s)`` for each sample.
+
+    Args:
+      params: policy parameters.
+      obs: ``(..., obs_dim)``.
+      actions: ``(...)`` integer actions.
+
+    Returns:
+      ``(...)`` log-probabilities.
+    """
+    log_p = log_softmax(policy_logits(params, obs))
+    return jnp.take_along_axis(log_p, jnp.asarray(actions)[..., None], axis=-1)[..., 0]
