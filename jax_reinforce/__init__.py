@@ -1,1 +1,55 @@
-"""jax-reinforce: the softmax derivative proven, and REINFORCE on CartPole in one jit."""
+"""jax-reinforce: the softmax derivative proven, and REINFORCE on CartPole in one jit.
+
+The public names are re-exported here and loaded on first use, so that
+``import jax_reinforce.numpy_reference`` never imports JAX and the command-line
+scripts import only what they run.
+
+Modules, one idea each:
+
+- ``softmax_math``: softmax, log-softmax, the Jacobian, the VJP, the log-softmax
+  gradient, and a ``custom_vjp`` softmax running the hand-derived rule.
+- ``policy``: the MLP policy as pure functions of a params pytree.
+- ``loss``: the REINFORCE loss and its gradient derived by hand.
+- ``numpy_reference``: the seed program corrected, in plain NumPy.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "softmax_math": [
+        "softmax",
+        "log_softmax",
+        "softmax_jacobian",
+        "softmax_vjp",
+        "log_softmax_grad",
+        "softmax_analytic",
+    ],
+    "policy": [
+        "init_policy",
+        "policy_logits",
+        "sample_actions",
+        "actions_from_uniform",
+        "greedy_actions",
+        "log_prob",
+    ],
+    "loss": ["reinforce_loss", "reinforce_grad_manual", "policy_entropy"],
+}
+
+_NAME_TO_MODULE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_NAME_TO_MODULE)
+
+
+def __getattr__(name):
+    module = _NAME_TO_MODULE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jax_reinforce' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"jax_reinforce.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from jax_reinforce.policy import policy_logits
-from jax_reinforce.softmax import log_softmax, log_softmax_grad
+from jax_reinforce.softmax_math import log_softmax, log_softmax_grad
 
 __all__ = ["reinforce_loss", "reinforce_grad_manual", "policy_entropy"]
 

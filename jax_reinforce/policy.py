@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jax_reinforce.softmax import log_softmax
+from jax_reinforce.softmax_math import log_softmax
 
 __all__ = [
     "init_policy",
