@@ -19,7 +19,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jax_reinforce.policy import policy_logits
+from jax_reinforce.policy import _check_obs, policy_logits
 from jax_reinforce.softmax_math import log_softmax, log_softmax_grad
 
 __all__ = ["reinforce_loss", "reinforce_grad_manual", "policy_entropy"]
@@ -95,6 +95,7 @@ def reinforce_grad_manual(params, obs, actions, weights, mask=None, entropy_coef
     Returns:
       A pytree with the structure of ``params``: ``jax.grad(reinforce_loss)``.
     """
+    _check_obs(params, obs)
     _check_batch_shapes(obs, actions, weights, mask)
     dtype = params[0]["w"].dtype
     # Forward pass, keeping each layer's input and pre-activation.

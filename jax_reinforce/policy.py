@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jax_reinforce.softmax_math import log_softmax
+from jax_reinforce.softmax_math import log_softmax, softmax
 
 __all__ = [
     "init_policy",
@@ -68,6 +68,25 @@ def init_policy(
     return params
 
 
+def _check_obs(params, obs):
+    """Raises ``ValueError`` unless ``obs`` is ``(..., obs_dim)`` for ``params``."""
+    w = params[0]["w"]
+    if jnp.ndim(obs) == 0 or jnp.shape(obs)[-1] != w.shape[0]:
+        raise ValueError(
+            "obs must have shape (..., obs_dim) with obs_dim the first layer's fan-in; "
+            f"got obs {tuple(jnp.shape(obs))} and first-layer w {tuple(w.shape)}"
+        )
+
+
+def _check_actions(obs, actions):
+    """Raises ``ValueError`` unless ``actions`` has the batch shape of ``obs``."""
+    if jnp.shape(actions) != jnp.shape(obs)[:-1]:
+        raise ValueError(
+            "actions must have the batch shape of obs (obs is (..., obs_dim)); "
+            f"got obs {tuple(jnp.shape(obs))} and actions {tuple(jnp.shape(actions))}"
+        )
+
+
 def policy_logits(params, obs):
     """Action logits ``z = W_L relu(... relu(obs W_1 + b_1) ...) + b_L``.
 
@@ -77,7 +96,11 @@ def policy_logits(params, obs):
 
     Returns:
       ``(..., A)`` logits (unnormalised log-probabilities).
+
+    Raises:
+      ValueError: if ``obs.shape[-1]`` is not the first layer's fan-in.
     """
+    _check_obs(params, obs)
     h = jnp.asarray(obs, dtype=params[0]["w"].dtype)
     for layer in params[:-1]:
         h = jax.nn.relu(h @ layer["w"] + layer["b"])
@@ -101,10 +124,13 @@ def sample_actions(params, obs, key):
 def actions_from_uniform(logits, uniform):
     """Inverse-CDF sampling: the action ``a`` with ``F(a-1) <= u < F(a)``.
 
-    ``F`` is the cumulative sum of ``softmax(logits)``. With ``u ~ U[0, 1)``
-    this draws ``a ~ softmax(logits)``; it lets a rollout draw all its random
+    ``F = cumsum(softmax(logits))`` (``F(-1) = 0``). With ``u ~ U[0, 1)`` this
+    draws ``a ~ softmax(logits)``; it lets a rollout draw all its random
     numbers in one call instead of splitting a key at every step. For two
-    actions it reduces to ``a = [u >= s_0]``.
+    actions it reduces to ``a = [u >= s_0]``. ``u`` is compared with ``F``
+    itself (not in log space), so the boundaries are exact: ``u = F(a)`` gives
+    ``a + 1``, the float just below gives ``a``, and an action whose computed
+    probability is 0 is never drawn (up to ``F(A-2)`` rounding short of 1).
 
     Args:
       logits: ``(..., A)``.
@@ -112,12 +138,20 @@ def actions_from_uniform(logits, uniform):
 
     Returns:
       ``(...)`` int32 actions in ``[0, A)``.
+
+    Raises:
+      ValueError: if ``uniform.shape != logits.shape[:-1]``.
     """
-    log_p = log_softmax(logits)
-    if logits.shape[-1] == 2:
-        # u >= s_0  <=>  log u >= log s_0; log space keeps it exact at extreme logits.
-        return (jnp.log(uniform) >= log_p[..., 0]).astype(jnp.int32)
-    cdf = jnp.cumsum(jnp.exp(log_p), axis=-1)
+    logits = jnp.asarray(logits)
+    uniform = jnp.asarray(uniform)
+    if logits.ndim == 0 or uniform.shape != logits.shape[:-1]:
+        raise ValueError(
+            "uniform must have the shape of logits without its last axis; "
+            f"got logits {tuple(logits.shape)} and uniform {tuple(uniform.shape)}"
+        )
+    # Only F(0) .. F(A-2) are compared, so the result is < A even where
+    # rounding leaves F(A-1) short of 1.
+    cdf = jnp.cumsum(softmax(logits), axis=-1)
     n_below = jnp.sum(cdf[..., :-1] <= uniform[..., None], axis=-1)
     return n_below.astype(jnp.int32)
 
@@ -137,6 +171,10 @@ def log_prob(params, obs, actions):
 
     Returns:
       ``(...)`` log-probabilities.
+
+    Raises:
+      ValueError: if ``actions.shape != obs.shape[:-1]``.
     """
+    _check_actions(obs, actions)
     log_p = log_softmax(policy_logits(params, obs))
     return jnp.take_along_axis(log_p, jnp.asarray(actions)[..., None], axis=-1)[..., 0]

@@ -1,0 +1,136 @@
+"""The training configuration: one typed, frozen, validated dataclass.
+
+Every field is also a flag of ``scripts/train.py`` (``--learning-rate`` is
+spelled ``--lr`` there; the error messages name both). A bad value raises
+``ValueError`` naming the field, the value and what is allowed, at
+construction, before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+__all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES"]
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+GRADIENTS = ("autodiff", "manual")
+BASELINES = ("none", "mean", "normalize")
+
+# The command-line flag of each field, where it is not --field-name.
+FLAG_NAMES = {"learning_rate": "--lr"}
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag for a Config field (``learning_rate`` -> ``--lr``)."""
+    return FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def _fail(field: str, value: Any, allowed: str):
+    raise ValueError(f"{field} ({flag_of(field)}) must be {allowed}; got {value!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Hyper-parameters of a REINFORCE run.
+
+    Attributes:
+      env: environment name: ``"CartPole-v1"``, ``"CartPole-v0"`` or another
+        discrete-action gymnax environment (e.g. ``"Acrobot-v1"``).
+      hidden: widths of the policy's hidden layers; ``(8,)`` is the seed's 4-8-2.
+      num_envs: environments per agent, each running one episode per iteration.
+      num_seeds: independent agents trained at once (vmapped).
+      iterations: maximum number of policy updates.
+      learning_rate: optimizer step size.
+      optimizer: ``"adam"``, ``"sgd"`` or ``"rmsprop"`` (optax).
+      gamma: discount factor in ``[0, 1]``.
+      entropy_coef: weight of the entropy bonus, ``>= 0``.
+      max_grad_norm: clip the global gradient norm to this, or ``None``.
+      baseline: ``"none"``, ``"mean"`` or ``"normalize"`` (returns centred and
+        scaled per batch).
+      grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (the hand-derived
+        gradient, :func:`jax_reinforce.reinforce_grad_manual`).
+      seed: the root seed; agent ``i`` uses ``fold_in(PRNGKey(seed), i)``.
+      rollout_steps: the rollout window, ``None`` for the episode limit.
+      stop_when_solved: freeze an agent once it is solved (its last 100 or
+        more training episodes average at least the solve threshold) and stop
+        when all are; ``False`` always runs ``iterations`` updates.
+    """
+
+    env: str = "CartPole-v1"
+    hidden: tuple[int, ...] = (32,)
+    num_envs: int = 64
+    num_seeds: int = 4
+    iterations: int = 300
+    learning_rate: float = 0.02
+    optimizer: str = "adam"
+    gamma: float = 0.99
+    entropy_coef: float = 0.0
+    max_grad_norm: float | None = None
+    baseline: str = "normalize"
+    grad: str = "autodiff"
+    seed: int = 0
+    rollout_steps: int | None = None
+    stop_when_solved: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.env, str) or not self.env.strip():
+            _fail("env", self.env, "a gymnax environment name such as 'CartPole-v1'")
+        hidden = self.hidden
+        if isinstance(hidden, list):
+            hidden = tuple(hidden)
+            object.__setattr__(self, "hidden", hidden)
+        if not isinstance(hidden, tuple) or not all(_is_int(h) and h >= 1 for h in hidden):
+            _fail("hidden", self.hidden, "a tuple of layer widths, each an integer >= 1 (e.g. (8,) or (64, 64))")
+        for field, low in (("num_envs", 1), ("num_seeds", 1), ("iterations", 1)):
+            value = getattr(self, field)
+            if not _is_int(value) or value < low:
+                _fail(field, value, f"an integer >= {low}")
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
+            _fail("seed", self.seed, "an integer in [0, 2**32)")
+        if not _is_real(self.learning_rate) or self.learning_rate <= 0:
+            _fail("learning_rate", self.learning_rate, "a finite number > 0")
+        if not _is_real(self.gamma) or not 0 <= self.gamma <= 1:
+            _fail("gamma", self.gamma, "a number in [0, 1]")
+        if not _is_real(self.entropy_coef) or self.entropy_coef < 0:
+            _fail("entropy_coef", self.entropy_coef, "a finite number >= 0")
+        if self.max_grad_norm is not None and (not _is_real(self.max_grad_norm) or self.max_grad_norm <= 0):
+            _fail("max_grad_norm", self.max_grad_norm, "None or a finite number > 0")
+        for field, allowed in (("optimizer", OPTIMIZERS), ("grad", GRADIENTS), ("baseline", BASELINES)):
+            if getattr(self, field) not in allowed:
+                _fail(field, getattr(self, field), "one of " + ", ".join(allowed))
+        if self.rollout_steps is not None and (not _is_int(self.rollout_steps) or self.rollout_steps < 1):
+            _fail("rollout_steps", self.rollout_steps, "None or an integer >= 1")
+        if not isinstance(self.stop_when_solved, bool):
+            _fail("stop_when_solved", self.stop_when_solved, "True or False")
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (``hidden`` as a list)."""
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        """The inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}; allowed: {sorted(known)}")
+        d = dict(d)
+        if "hidden" in d and isinstance(d["hidden"], list):
+            d["hidden"] = tuple(d["hidden"])
+        return cls(**d)
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)

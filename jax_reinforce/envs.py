@@ -1,0 +1,126 @@
+"""Environments by name, through gymnax.
+
+``make_env(name)`` returns a gymnax environment, its parameters and a few facts
+the trainer needs (observation size, number of actions, episode length, solve
+threshold). CartPole is loaded on its own: ``import gymnax`` imports every
+environment (and seaborn) and takes about 1.8 s, while gymnax's CartPole module
+alone takes a fraction of that. Any other gymnax environment with a discrete
+action space and a flat observation is loaded through ``gymnax.make``.
+
+``CartPole-v0`` is gymnax's CartPole with ``max_steps_in_episode=200``: the
+environment of the seed program, solved at a mean return of 195.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import sys
+import types
+from typing import Any
+
+__all__ = ["EnvSpec", "make_env", "SOLVE_THRESHOLDS", "CARTPOLE_NAMES"]
+
+# Mean return over 100 consecutive episodes that counts as solved (gym's values).
+SOLVE_THRESHOLDS = {"CartPole-v0": 195.0, "CartPole-v1": 475.0, "Acrobot-v1": -100.0}
+CARTPOLE_MAX_STEPS = {"CartPole-v0": 200, "CartPole-v1": 500}
+CARTPOLE_NAMES = tuple(CARTPOLE_MAX_STEPS)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """A gymnax environment and what the trainer needs to know of it."""
+
+    name: str
+    env: Any  # gymnax.environments.environment.Environment
+    params: Any  # its EnvParams
+    obs_dim: int
+    n_actions: int
+    max_steps: int
+    solve_threshold: float | None
+
+
+def _load_gymnax_cartpole_module():
+    """Imports ``gymnax.environments.classic_control.cartpole`` alone.
+
+    The packages ``gymnax`` and ``gymnax.environments`` import every
+    environment in their ``__init__``. Here they are stood in for by empty
+    packages with the real search paths while the CartPole module and its two
+    imports (``environment``, ``spaces``) load; the stand-ins are then removed,
+    so a later ``import gymnax`` runs the real package and reuses these very
+    modules (the classes stay identical).
+    """
+    name = "gymnax.environments.classic_control.cartpole"
+    if name in sys.modules:
+        return sys.modules[name]
+    if "gymnax" in sys.modules:
+        return importlib.import_module(name)
+    spec = importlib.util.find_spec("gymnax")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("gymnax is not installed: pip install 'gymnax>=1.0.1,<1.1'")
+    root = list(spec.submodule_search_locations)[0]
+    stand_ins = {}
+    for package, path in (
+        ("gymnax", root),
+        ("gymnax.environments", f"{root}/environments"),
+        ("gymnax.environments.classic_control", f"{root}/environments/classic_control"),
+    ):
+        module = types.ModuleType(package)
+        module.__path__ = [path]
+        stand_ins[package] = module
+        sys.modules[package] = module
+    try:
+        return importlib.import_module(name)
+    finally:
+        for package in stand_ins:
+            if sys.modules.get(package) is stand_ins[package]:
+                del sys.modules[package]
+
+
+def make_env(name: str = "CartPole-v1") -> EnvSpec:
+    """The gymnax environment called ``name``.
+
+    Args:
+      name: ``"CartPole-v1"`` (500 steps, solved at 475), ``"CartPole-v0"``
+        (200 steps, solved at 195), or any gymnax environment id with a
+        discrete action space and a flat observation (e.g. ``"Acrobot-v1"``).
+
+    Returns:
+      An :class:`EnvSpec`.
+
+    Raises:
+      ValueError: for an unknown name, or an environment whose actions are not
+        discrete or whose observation is not a flat vector.
+    """
+    if name in CARTPOLE_MAX_STEPS:
+        cartpole = _load_gymnax_cartpole_module()
+        env = cartpole.CartPole()
+        params = cartpole.EnvParams(max_steps_in_episode=CARTPOLE_MAX_STEPS[name])
+        return EnvSpec(name, env, params, 4, 2, CARTPOLE_MAX_STEPS[name], SOLVE_THRESHOLDS[name])
+
+    import gymnax  # every other environment: the full (slower) import
+
+    if name not in gymnax.registered_envs:
+        raise ValueError(
+            f"env {name!r} is not a gymnax environment; allowed: "
+            + ", ".join(sorted(gymnax.registered_envs))
+        )
+    env, params = gymnax.make(name)
+    action_space = env.action_space(params)
+    if not hasattr(action_space, "n"):
+        raise ValueError(f"env {name!r} has continuous actions; only discrete action spaces are allowed")
+    obs_shape = tuple(env.observation_space(params).shape)
+    if len(obs_shape) != 1:
+        raise ValueError(
+            f"env {name!r} has observations of shape {obs_shape}; only flat (obs_dim,) observations are allowed"
+        )
+    return EnvSpec(
+        name,
+        env,
+        params,
+        obs_shape[0],
+        int(action_space.n),
+        int(params.max_steps_in_episode),
+        SOLVE_THRESHOLDS.get(name),
+    )

@@ -1,0 +1,92 @@
+"""Discounted reward-to-go over time-major trajectories, respecting episode ends.
+
+Arrays are time-major, ``(T, ...)``: ``rewards[t]`` is the reward of the step
+taken at time ``t`` and ``episode_end[t]`` is 1 when that step ended its
+episode (terminated, or truncated by the environment's own time limit). A
+step of an episode still running when the rollout window closes has no known
+return: :func:`complete_episode_mask` marks it 0 so it is never learned from,
+and it is never treated as a terminal step.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["reward_to_go", "complete_episode_mask", "apply_baseline", "BASELINES"]
+
+BASELINES = ("none", "mean", "normalize")
+
+
+def reward_to_go(rewards, episode_end, gamma):
+    """``G_t = r_t + gamma * G_{t+1} * (1 - episode_end_t)``, computed backwards.
+
+    Within one episode this is ``G_t = sum_{k >= t} gamma^(k-t) r_k``; the
+    ``(1 - episode_end_t)`` factor stops the sum at the episode's last step,
+    so the next episode's rewards never leak into this one's return. At the
+    end of the window the sum simply stops (``G_{T} = 0``): use
+    :func:`complete_episode_mask` to drop the steps whose episode was cut.
+
+    Args:
+      rewards: ``(T, ...)`` floats.
+      episode_end: ``(T, ...)`` bools or 0/1.
+      gamma: discount in ``[0, 1]`` (a scalar, may be traced).
+
+    Returns:
+      ``(T, ...)`` discounted reward-to-go, the dtype of ``rewards``.
+    """
+    rewards = jnp.asarray(rewards)
+    continues = 1.0 - jnp.asarray(episode_end, rewards.dtype)
+    gamma = jnp.asarray(gamma, rewards.dtype)
+
+    def backward(g_next, step):
+        r, c = step
+        g = r + gamma * c * g_next
+        return g, g
+
+    _, g = jax.lax.scan(backward, jnp.zeros_like(rewards[0]), (rewards, continues), reverse=True)
+    return g
+
+
+def complete_episode_mask(episode_end):
+    """1 where the step's episode ends within the window, else 0: ``(T, ...)``.
+
+    ``complete_t = episode_end_t or complete_{t+1}``, with ``complete_T = 0``:
+    a step belongs to a complete episode exactly when some episode end lies at
+    or after it. Multiply this into the step mask so that steps of an episode
+    cut by the rollout window carry no weight (their return is unknown; using
+    the truncated sum as if the episode had terminated would bias the
+    gradient).
+    """
+    ends = jnp.asarray(episode_end, bool)
+    return jnp.flip(jnp.cumsum(jnp.flip(ends, 0), axis=0) > 0, 0)
+
+
+def apply_baseline(returns, mask, baseline: str):
+    """Per-step weights for the policy gradient from the returns.
+
+    - ``"none"``: ``w = G`` (plain REINFORCE).
+    - ``"mean"``: ``w = G - mean(G)``, the batch mean over masked steps.
+    - ``"normalize"``: ``w = (G - mean(G)) / (std(G) + 1e-8)`` (return
+      normalisation; a per-batch scale of the step size as well as a baseline).
+
+    Args:
+      returns: ``(...)`` reward-to-go.
+      mask: ``(...)`` 1 for steps that count.
+      baseline: one of :data:`BASELINES`.
+
+    Returns:
+      ``(...)`` weights; 0 where ``mask`` is 0.
+    """
+    mask = jnp.asarray(mask, returns.dtype)
+    if baseline == "none":
+        return returns * mask
+    count = jnp.maximum(jnp.sum(mask), 1.0)
+    mean = jnp.sum(returns * mask) / count
+    centred = (returns - mean) * mask
+    if baseline == "mean":
+        return centred
+    if baseline == "normalize":
+        std = jnp.sqrt(jnp.sum(centred**2) / count)
+        return centred / (std + 1e-8)
+    raise ValueError(f"baseline must be one of {BASELINES}; got {baseline!r}")

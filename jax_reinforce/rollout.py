@@ -1,0 +1,146 @@
+"""Rollouts: one complete episode in each of many environments, in one jit.
+
+Every environment starts from its own reset and runs one episode under the
+current policy. There is no auto-reset: REINFORCE learns from complete
+episodes, so the loop (a ``jax.lax.while_loop``, vmapped over environments by
+construction) stops as soon as every episode has ended, or when the window of
+``num_steps`` steps is full. The window defaults to the environment's own
+episode limit, so no episode is ever cut; with a shorter window, an episode
+still running at the end is marked incomplete (``finished = False``) and the
+trainer gives its steps no weight.
+
+Steps after an environment's episode ended are not stepped into the buffers:
+their rows stay zero and :attr:`Trajectory.alive` is False there, so they are
+never learned from and never counted as environment steps.
+
+Random numbers are drawn in bulk before the loop (one uniform per step and
+environment for the action), instead of splitting a key at every step.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jax_reinforce.policy import actions_from_uniform, policy_logits
+
+__all__ = ["Trajectory", "rollout"]
+
+
+class Trajectory(NamedTuple):
+    """A batch of single-episode trajectories, time-major.
+
+    Attributes:
+      obs: ``(T, N, obs_dim)`` observation before each step (0 after the end).
+      actions: ``(T, N)`` int32 actions (0 after the end).
+      rewards: ``(T, N)`` rewards (0 after the end).
+      length: ``(N,)`` int32 number of real steps of each episode.
+      finished: ``(N,)`` bool, the episode ended (terminated or reached the
+        environment's time limit) within the window.
+    """
+
+    obs: jax.Array
+    actions: jax.Array
+    rewards: jax.Array
+    length: jax.Array
+    finished: jax.Array
+
+    @property
+    def alive(self):
+        """``(T, N)`` bool: step ``t`` is a real step of the episode."""
+        steps = jnp.arange(self.rewards.shape[0])[:, None]
+        return steps < self.length[None, :]
+
+    @property
+    def episode_end(self):
+        """``(T, N)`` bool: step ``t`` ended its episode (never a window cut)."""
+        steps = jnp.arange(self.rewards.shape[0])[:, None]
+        return (steps == self.length[None, :] - 1) & self.finished[None, :]
+
+
+def rollout(
+    params,
+    key,
+    env_spec,
+    num_envs: int,
+    num_steps: int | None = None,
+    active=True,
+    axis_name: str | None = None,
+    greedy: bool = False,
+) -> Trajectory:
+    """Runs one episode in each of ``num_envs`` environments.
+
+    Args:
+      params: policy parameters.
+      key: a ``jax.random`` key.
+      env_spec: an :class:`jax_reinforce.envs.EnvSpec`.
+      num_envs: ``N``, the number of environments (static).
+      num_steps: ``T``, the window; ``None`` for the episode limit (static).
+      active: a bool (may be traced); ``False`` runs no step at all (every
+        episode has length 0), for an agent that has stopped training.
+      axis_name: when this function is vmapped over agents with
+        ``jax.vmap(..., axis_name=axis_name)``, name that axis here: the loop
+        then stops when every agent's episodes have ended, decided once for
+        the whole batch (``lax.pmax``). Without it, vmap must carry a
+        per-agent stop flag and select between old and new buffers at every
+        step, which costs a copy of every buffer per step.
+
+    Returns:
+      A :class:`Trajectory` with buffers of ``T`` rows.
+    """
+    env, env_params = env_spec.env, env_spec.params
+    horizon = int(num_steps or env_spec.max_steps)
+    reset_key, action_key, step_key = jax.random.split(key, 3)
+    obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(
+        jax.random.split(reset_key, num_envs), env_params
+    )
+    uniforms = jax.random.uniform(action_key, (horizon, num_envs), dtype=jnp.float32)
+    step_env = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
+    is_truncated = jax.vmap(env.is_truncated, in_axes=(0, None))
+    obs_dtype = params[0]["w"].dtype
+
+    buffers = (
+        jnp.zeros((horizon, num_envs, obs.shape[-1]), obs_dtype),
+        jnp.zeros((horizon, num_envs), jnp.int32),
+        jnp.zeros((horizon, num_envs), jnp.float32),
+    )
+    alive = jnp.full((num_envs,), active, bool)
+    length = jnp.zeros((num_envs,), jnp.int32)
+    finished = jnp.zeros((num_envs,), bool)
+
+    def keep_going(carry):
+        t, _, _, alive, _, _, _ = carry
+        any_alive = jnp.any(alive)
+        if axis_name is not None:
+            any_alive = jax.lax.pmax(any_alive.astype(jnp.int32), axis_name) > 0
+        return (t < horizon) & any_alive
+
+    def step(carry):
+        t, obs, state, alive, length, finished, (obs_buf, act_buf, rew_buf) = carry
+        obs = obs.astype(obs_dtype)
+        logits = policy_logits(params, obs)
+        if greedy:
+            action = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        else:
+            action = actions_from_uniform(logits, uniforms[t])
+        # Environments that draw randomness in step_env get a key per step;
+        # CartPole ignores it and XLA removes the unused computation.
+        keys = jax.random.split(jax.random.fold_in(step_key, t), num_envs)
+        next_obs, next_state, reward, terminated, _ = step_env(keys, state, action, env_params)
+        ended = terminated | is_truncated(next_state, env_params)
+        live = alive.astype(jnp.float32)
+        obs_buf = obs_buf.at[t].set(jnp.where(alive[:, None], obs, 0))
+        act_buf = act_buf.at[t].set(jnp.where(alive, action, 0))
+        rew_buf = rew_buf.at[t].set(reward.astype(jnp.float32) * live)
+        length = length + alive.astype(jnp.int32)
+        finished = finished | (alive & ended)
+        alive = alive & ~ended
+        return t + 1, next_obs, next_state, alive, length, finished, (obs_buf, act_buf, rew_buf)
+
+    carry = (jnp.int32(0), obs, state, alive, length, finished, buffers)
+    _, _, _, _, length, finished, (obs_buf, act_buf, rew_buf) = jax.lax.while_loop(
+        keep_going, step, carry
+    )
+    return Trajectory(obs_buf, act_buf, rew_buf, length, finished)

@@ -1,0 +1,289 @@
+"""The REINFORCE training loop, whole, in one jit.
+
+``make_train(config)`` returns ``train(key) -> (params, metrics)`` for ONE
+agent. Each iteration is
+
+    rollout (one episode per environment) -> reward-to-go -> baseline
+      -> loss and gradient (autodiff or by hand) -> optax update
+
+and the iterations run in a ``jax.lax.while_loop`` under one ``jit``, so
+
+    jax.jit(jax.vmap(make_train(config)))(keys)
+
+trains many seeds at once (and ``jax.vmap`` over a learning rate works too:
+the learning rate lives in the optimizer state through
+``optax.inject_hyperparams``).
+
+For progress bars, checkpoints and resumption the same loop is exposed in
+pieces: ``init_state(key) -> TrainState`` and
+``run_iterations(state, num_iterations) -> (state, metrics)``. Each
+iteration's randomness is ``fold_in(agent_key, iteration)``, so splitting a
+run into chunks of any size gives bitwise the same result.
+
+An agent stops learning when it is solved (``stop_when_solved``: its last
+100 or more training episodes average at least the environment's threshold;
+its parameters are the ones that produced those episodes) or when its loss,
+gradient or parameters stop being finite (the update is then not applied).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jax_reinforce.config import Config
+from jax_reinforce.envs import EnvSpec, make_env
+from jax_reinforce.loss import policy_entropy, reinforce_grad_manual, reinforce_loss
+from jax_reinforce.policy import init_policy, policy_logits
+from jax_reinforce.returns import apply_baseline, reward_to_go
+from jax_reinforce.rollout import rollout
+from jax_reinforce.softmax_math import log_softmax
+
+__all__ = [
+    "TrainState",
+    "METRIC_NAMES",
+    "make_optimizer",
+    "make_train",
+    "make_init_state",
+    "make_run_iterations",
+    "agent_keys",
+    "solve_window",
+]
+
+METRIC_NAMES = ("episode_return", "episodes", "env_steps", "loss", "grad_norm", "entropy")
+SOLVE_EPISODES = 100
+
+
+class TrainState(NamedTuple):
+    """Everything a run needs to continue, as arrays (one agent).
+
+    Attributes:
+      params: policy parameters.
+      opt_state: optax state (holds the learning rate).
+      key: this agent's root PRNG key; iteration ``i`` uses ``fold_in(key, i)``.
+      iteration: int32, updates attempted so far.
+      solved_at: int32, the iteration whose episodes completed the solve, or -1.
+      failed_at: int32, the iteration whose loss, gradient or parameters were
+        not finite, or -1.
+      recent_return_sum: ``(K,)`` summed episode returns of the last ``K``
+        iterations (a ring indexed by ``iteration % K``).
+      recent_episodes: ``(K,)`` episodes finished in each of them.
+    """
+
+    params: Any
+    opt_state: Any
+    key: jax.Array
+    iteration: jax.Array
+    solved_at: jax.Array
+    failed_at: jax.Array
+    recent_return_sum: jax.Array
+    recent_episodes: jax.Array
+
+
+def solve_window(num_envs: int) -> int:
+    """``K``: iterations whose episodes (``num_envs`` each) cover the last 100."""
+    return max(1, math.ceil(SOLVE_EPISODES / num_envs))
+
+
+def agent_keys(seed: int, num_seeds: int):
+    """``(num_seeds,)`` keys: agent ``i`` gets ``fold_in(PRNGKey(seed), i)``.
+
+    Agent ``i``'s key does not depend on how many agents run beside it, so
+    agent ``i`` of a 64-seed run is the same agent trained alone.
+    """
+    root = jax.random.PRNGKey(seed)
+    return jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(num_seeds, dtype=jnp.uint32))
+
+
+def make_optimizer(config: Config, learning_rate=None) -> optax.GradientTransformation:
+    """The optax optimizer of ``config``; the learning rate may be traced."""
+    lr = config.learning_rate if learning_rate is None else learning_rate
+    base = {"adam": optax.adam, "sgd": optax.sgd, "rmsprop": optax.rmsprop}[config.optimizer]
+    tx = optax.inject_hyperparams(base)(learning_rate=lr)
+    if config.max_grad_norm is not None:
+        tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), tx)
+    return tx
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
+    """One update of one agent: ``(state, active) -> (state, metrics)``."""
+    tx = make_optimizer(config)
+    threshold = env_spec.solve_threshold
+    window = solve_window(config.num_envs)
+
+    def loss_and_grad(params, traj_batch):
+        obs, actions, weights, mask = traj_batch
+        if config.grad == "manual":
+            grads = reinforce_grad_manual(params, obs, actions, weights, mask, config.entropy_coef)
+            return reinforce_loss(params, obs, actions, weights, mask, config.entropy_coef), grads
+        return jax.value_and_grad(reinforce_loss)(params, obs, actions, weights, mask, config.entropy_coef)
+
+    def iteration(state: TrainState, active):
+        key = jax.random.fold_in(state.key, state.iteration)
+        traj = rollout(
+            state.params, key, env_spec, config.num_envs, config.rollout_steps, active, axis_name
+        )
+        returns = reward_to_go(traj.rewards, traj.episode_end, config.gamma)
+        # Only steps of episodes that ended inside the window carry weight.
+        mask = (traj.alive & traj.finished[None, :]).astype(jnp.float32)
+        weights = apply_baseline(returns, mask, config.baseline)
+        loss, grads = loss_and_grad(state.params, (traj.obs, traj.actions, weights, mask))
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        new_params = optax.apply_updates(state.params, updates)
+
+        episode_returns = jnp.sum(traj.rewards, axis=0)
+        finished = traj.finished.astype(jnp.float32)
+        episodes = jnp.sum(finished)
+        slot = state.iteration % window
+        recent_sum = state.recent_return_sum.at[slot].set(jnp.sum(episode_returns * finished))
+        recent_count = state.recent_episodes.at[slot].set(episodes)
+        if threshold is None or not config.stop_when_solved:
+            solved = jnp.bool_(False)
+        else:
+            total = jnp.sum(recent_count)
+            solved = (total >= SOLVE_EPISODES) & (jnp.sum(recent_sum) >= threshold * total)
+        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(new_params)
+        learn = finite & ~solved
+        new_state = TrainState(
+            params=jax.tree.map(lambda new, old: jnp.where(learn, new, old), new_params, state.params),
+            opt_state=jax.tree.map(lambda new, old: jnp.where(learn, new, old), opt_state, state.opt_state),
+            key=state.key,
+            iteration=state.iteration + 1,
+            solved_at=jnp.where(solved, state.iteration, state.solved_at),
+            failed_at=jnp.where(finite, state.failed_at, state.iteration),
+            recent_return_sum=recent_sum,
+            recent_episodes=recent_count,
+        )
+        log_p = log_softmax(policy_logits(state.params, traj.obs))
+        entropy = jnp.sum(policy_entropy(log_p) * traj.alive) / jnp.maximum(jnp.sum(traj.alive), 1)
+        metrics = {
+            "episode_return": jnp.sum(episode_returns * finished) / jnp.maximum(episodes, 1.0),
+            "episodes": episodes.astype(jnp.int32),
+            "env_steps": jnp.sum(traj.length),
+            "loss": loss,
+            "grad_norm": optax.global_norm(grads),
+            "entropy": entropy,
+        }
+        return new_state, metrics
+
+    return iteration
+
+
+def _config_and_env(config: Config, env_spec: EnvSpec | None):
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a jax_reinforce.Config; got {type(config).__name__}")
+    return env_spec if env_spec is not None else make_env(config.env)
+
+
+def make_init_state(config: Config, env_spec: EnvSpec | None = None):
+    """``init_state(key, learning_rate=None) -> TrainState`` for one agent."""
+    env_spec = _config_and_env(config, env_spec)
+    window = solve_window(config.num_envs)
+
+    def init_state(key, learning_rate=None) -> TrainState:
+        init_key, _ = jax.random.split(key)
+        params = init_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.n_actions)
+        opt_state = make_optimizer(config, learning_rate).init(params)
+        return TrainState(
+            params=params,
+            opt_state=opt_state,
+            key=key,
+            iteration=jnp.int32(0),
+            solved_at=jnp.int32(-1),
+            failed_at=jnp.int32(-1),
+            recent_return_sum=jnp.zeros((window,), jnp.float32),
+            recent_episodes=jnp.zeros((window,), jnp.float32),
+        )
+
+    return init_state
+
+
+def make_run_iterations(config: Config, env_spec: EnvSpec | None = None, axis_name: str | None = None):
+    """``run_iterations(state, num_iterations) -> (state, metrics)`` for one agent.
+
+    Runs up to ``num_iterations`` (static) more iterations, never past
+    ``config.iterations`` in all, stopping early once the agent is solved or
+    has failed. ``metrics`` maps each of :data:`METRIC_NAMES` to a
+    ``(num_iterations,)`` array; rows of iterations not run hold NaN (floats)
+    or 0 (counts).
+
+    ``axis_name``: see :func:`make_train`.
+    """
+    env_spec = _config_and_env(config, env_spec)
+    iteration = _make_iteration(config, env_spec, axis_name)
+
+    def run_iterations(state: TrainState, num_iterations: int):
+        start = state.iteration
+        end = jnp.minimum(start + num_iterations, config.iterations)
+        _, example = jax.eval_shape(iteration, state, True)
+        buffers = {
+            name: jnp.full((num_iterations,), jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else 0, x.dtype)
+            for name, x in example.items()
+        }
+
+        def running(s):
+            return (s.iteration < end) & (s.solved_at < 0) & (s.failed_at < 0)
+
+        def any_running(carry):
+            run = running(carry[0])
+            if axis_name is not None:
+                run = jax.lax.pmax(run.astype(jnp.int32), axis_name) > 0
+            return run
+
+        def body(carry):
+            s, bufs = carry
+            run = running(s)
+            row = s.iteration - start
+            new_s, m = iteration(s, run)
+            # An agent that has stopped keeps its state and its metric rows.
+            new_s = jax.tree.map(lambda new, old: jnp.where(run, new, old), new_s, s)
+            bufs = {name: bufs[name].at[row].set(m[name], mode="drop") for name in bufs}
+            return new_s, bufs
+
+        return jax.lax.while_loop(any_running, body, (state, buffers))
+
+    return run_iterations
+
+
+def make_train(config: Config, env_spec: EnvSpec | None = None, axis_name: str | None = None):
+    """``train(key, learning_rate=None) -> (params, metrics)`` for ONE agent.
+
+    The whole run (``config.iterations`` at most) in one pure function; jit
+    it, and vmap it over keys (and learning rates) to train many agents::
+
+        keys = jax_reinforce.agent_keys(config.seed, config.num_seeds)
+        params, metrics = jax.jit(jax.vmap(make_train(config)))(keys)
+
+    For speed, name the vmapped axis on both sides::
+
+        train = make_train(config, axis_name="agent")
+        params, metrics = jax.jit(jax.vmap(train, axis_name="agent"))(keys)
+
+    The loops then decide once for the whole batch whether to go on
+    (``lax.pmax`` over the axis) instead of carrying a stop flag per agent,
+    which makes vmap select between old and new rollout buffers at every
+    step. The results are identical either way.
+
+    Returns:
+      ``params`` and ``metrics``, a dict of ``(iterations,)`` arrays:
+      ``episode_return`` (mean return of the episodes finished in the
+      iteration), ``episodes``, ``env_steps`` (real environment steps),
+      ``loss``, ``grad_norm``, ``entropy``; NaN or 0 after the agent stopped.
+    """
+    env_spec = _config_and_env(config, env_spec)
+    init_state = make_init_state(config, env_spec)
+    run_iterations = make_run_iterations(config, env_spec, axis_name)
+
+    def train(key, learning_rate=None):
+        state, metrics = run_iterations(init_state(key, learning_rate), config.iterations)
+        return state.params, metrics
+
+    return train
