@@ -10,6 +10,14 @@ Modules, one idea each:
   gradient, and a ``custom_vjp`` softmax running the hand-derived rule.
 - ``policy``: the MLP policy as pure functions of a params pytree.
 - ``loss``: the REINFORCE loss and its gradient derived by hand.
+- ``config``: the typed, validated run configuration.
+- ``envs``: gymnax environments by name (CartPole loaded alone, fast).
+- ``rollout``: one episode in each of many environments, in a while loop.
+- ``returns``: reward-to-go respecting episode ends, masks, baselines.
+- ``training``: the whole REINFORCE loop in one jit; ``make_train``.
+- ``checkpoint``: pickle-free ``.npz`` checkpoints, atomic writes.
+- ``evaluation``: greedy evaluation in gymnax and in gymnasium.
+- ``reporting``: metrics CSV, learning curve, JSON for the run directory.
 - ``numpy_reference``: the seed program corrected, in plain NumPy.
 """
 
@@ -35,6 +43,20 @@ _EXPORTS = {
         "log_prob",
     ],
     "loss": ["reinforce_loss", "reinforce_grad_manual", "policy_entropy"],
+    "config": ["Config"],
+    "envs": ["EnvSpec", "make_env"],
+    "returns": ["reward_to_go", "complete_episode_mask", "apply_baseline"],
+    "rollout": ["Trajectory", "rollout"],
+    "training": [
+        "TrainState",
+        "make_train",
+        "make_init_state",
+        "make_run_iterations",
+        "make_optimizer",
+        "agent_keys",
+    ],
+    "checkpoint": ["save_checkpoint", "load_checkpoint", "CheckpointError"],
+    "evaluation": ["evaluate_gymnax", "evaluate_gymnasium"],
 }
 
 _NAME_TO_MODULE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -169,7 +169,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
             "episodes": episodes.astype(jnp.int32),
             "env_steps": jnp.sum(traj.length),
             "loss": loss,
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": optax.tree.norm(grads),
             "entropy": entropy,
         }
         return new_state, metrics
@@ -183,14 +183,18 @@ def _config_and_env(config: Config, env_spec: EnvSpec | None):
     return env_spec if env_spec is not None else make_env(config.env)
 
 
-def make_init_state(config: Config, env_spec: EnvSpec | None = None):
-    """``init_state(key, learning_rate=None) -> TrainState`` for one agent."""
+def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.float32):
+    """``init_state(key, learning_rate=None) -> TrainState`` for one agent.
+
+    ``dtype`` is the float type of the parameters (and of the whole update);
+    float64 needs ``jax.config.update("jax_enable_x64", True)``.
+    """
     env_spec = _config_and_env(config, env_spec)
     window = solve_window(config.num_envs)
 
     def init_state(key, learning_rate=None) -> TrainState:
         init_key, _ = jax.random.split(key)
-        params = init_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.n_actions)
+        params = init_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.n_actions, dtype)
         opt_state = make_optimizer(config, learning_rate).init(params)
         return TrainState(
             params=params,
@@ -253,7 +257,9 @@ def make_run_iterations(config: Config, env_spec: EnvSpec | None = None, axis_na
     return run_iterations
 
 
-def make_train(config: Config, env_spec: EnvSpec | None = None, axis_name: str | None = None):
+def make_train(
+    config: Config, env_spec: EnvSpec | None = None, axis_name: str | None = None, dtype=jnp.float32
+):
     """``train(key, learning_rate=None) -> (params, metrics)`` for ONE agent.
 
     The whole run (``config.iterations`` at most) in one pure function; jit
@@ -267,6 +273,8 @@ def make_train(config: Config, env_spec: EnvSpec | None = None, axis_name: str |
         train = make_train(config, axis_name="agent")
         params, metrics = jax.jit(jax.vmap(train, axis_name="agent"))(keys)
 
+    ``dtype``: see :func:`make_init_state`.
+
     The loops then decide once for the whole batch whether to go on
     (``lax.pmax`` over the axis) instead of carrying a stop flag per agent,
     which makes vmap select between old and new rollout buffers at every
@@ -279,7 +287,7 @@ def make_train(config: Config, env_spec: EnvSpec | None = None, axis_name: str |
       ``loss``, ``grad_norm``, ``entropy``; NaN or 0 after the agent stopped.
     """
     env_spec = _config_and_env(config, env_spec)
-    init_state = make_init_state(config, env_spec)
+    init_state = make_init_state(config, env_spec, dtype)
     run_iterations = make_run_iterations(config, env_spec, axis_name)
 
     def train(key, learning_rate=None):
