@@ -47,7 +47,28 @@ def policy_entropy(log_probs):
     return -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
 
 
-def reinforce_loss(params, obs, actions, weights, mask=None, entropy_coef=0.0):
+def reinforce_objective(params, obs, actions, weights, mask=None, entropy_coef=0.0, denominator=None):
+    """``(loss, entropy_sum)``: :func:`reinforce_loss` and ``sum(m * H)``.
+
+    The entropy sum comes from the same forward pass; use it with
+    ``jax.value_and_grad(..., has_aux=True)`` to log the policy entropy for
+    free. ``denominator`` replaces ``D = max(sum m, 1)``: a batch split into
+    blocks gives the whole batch's loss (and gradient) as the sum of the
+    blocks' when every block is divided by the whole batch's ``D``.
+    """
+    _check_batch_shapes(obs, actions, weights, mask)
+    log_p = log_softmax(policy_logits(params, obs))
+    dtype = log_p.dtype
+    mask, denom = _mask_and_denominator(weights, mask, dtype, denominator)
+    log_pi_a = jnp.take_along_axis(log_p, jnp.asarray(actions)[..., None], axis=-1)[..., 0]
+    pg = -jnp.sum(mask * jnp.asarray(weights, dtype) * log_pi_a) / denom
+    entropy_sum = jnp.sum(mask * policy_entropy(log_p))
+    if isinstance(entropy_coef, (int, float)) and entropy_coef == 0:
+        return pg, entropy_sum
+    return pg - entropy_coef * entropy_sum / denom, entropy_sum
+
+
+def reinforce_loss(params, obs, actions, weights, mask=None, entropy_coef=0.0, denominator=None):
     """The REINFORCE surrogate loss (a scalar).
 
     Args:
@@ -58,22 +79,15 @@ def reinforce_loss(params, obs, actions, weights, mask=None, entropy_coef=0.0):
       mask: ``(...)`` 1 where the step is real, 0 where it is padding; ``None``
         for all ones.
       entropy_coef: ``c``, weight of the entropy bonus.
+      denominator: ``D``; ``None`` for ``max(sum m, 1)``.
 
     Returns:
       ``-sum(m w log pi(a|s)) / D - c sum(m H) / D``, ``D = max(sum m, 1)``.
     """
-    _check_batch_shapes(obs, actions, weights, mask)
-    log_p = log_softmax(policy_logits(params, obs))
-    dtype = log_p.dtype
-    mask, denom = _mask_and_denominator(weights, mask, dtype)
-    log_pi_a = jnp.take_along_axis(log_p, jnp.asarray(actions)[..., None], axis=-1)[..., 0]
-    pg = -jnp.sum(mask * jnp.asarray(weights, dtype) * log_pi_a) / denom
-    if isinstance(entropy_coef, (int, float)) and entropy_coef == 0:
-        return pg
-    return pg - entropy_coef * jnp.sum(mask * policy_entropy(log_p)) / denom
+    return reinforce_objective(params, obs, actions, weights, mask, entropy_coef, denominator)[0]
 
 
-def reinforce_grad_manual(params, obs, actions, weights, mask=None, entropy_coef=0.0):
+def reinforce_grad_manual(params, obs, actions, weights, mask=None, entropy_coef=0.0, denominator=None):
     """``dL/dparams`` of :func:`reinforce_loss`, derived by hand.
 
     Forward: ``h_0 = obs``, ``u_l = h_{l-1} W_l + b_l``, ``h_l = relu(u_l)``
@@ -108,7 +122,7 @@ def reinforce_grad_manual(params, obs, actions, weights, mask=None, entropy_coef
         h = jax.nn.relu(u)
     logits = pre_activations[-1]
 
-    mask, denom = _mask_and_denominator(weights, mask, dtype)
+    mask, denom = _mask_and_denominator(weights, mask, dtype, denominator)
     step_weight = mask * jnp.asarray(weights, dtype) / denom
     grad_logits = -step_weight[..., None] * log_softmax_grad(logits, actions)
     if not (isinstance(entropy_coef, (int, float)) and entropy_coef == 0):
