@@ -42,7 +42,7 @@ _EXPORTS = {
         "greedy_actions",
         "log_prob",
     ],
-    "loss": ["reinforce_loss", "reinforce_grad_manual", "policy_entropy"],
+    "loss": ["reinforce_loss", "reinforce_objective", "reinforce_grad_manual", "policy_entropy"],
     "config": ["Config"],
     "envs": ["EnvSpec", "make_env"],
     "returns": ["reward_to_go", "complete_episode_mask", "apply_baseline"],

@@ -22,14 +22,16 @@ import jax.numpy as jnp
 from jax_reinforce.policy import _check_obs, policy_logits
 from jax_reinforce.softmax_math import log_softmax, log_softmax_grad
 
-__all__ = ["reinforce_loss", "reinforce_grad_manual", "policy_entropy"]
+__all__ = ["reinforce_loss", "reinforce_objective", "reinforce_grad_manual", "policy_entropy"]
 
 
-def _mask_and_denominator(weights, mask, dtype):
+def _mask_and_denominator(weights, mask, dtype, denominator=None):
     if mask is None:
         mask = jnp.ones(jnp.shape(weights), dtype)
     mask = jnp.asarray(mask, dtype)
-    return mask, jnp.maximum(jnp.sum(mask), 1.0)
+    if denominator is None:
+        return mask, jnp.maximum(jnp.sum(mask), 1.0)
+    return mask, jnp.asarray(denominator, dtype)
 
 
 def _check_batch_shapes(obs, actions, weights, mask):
