@@ -37,11 +37,10 @@ import optax
 
 from jax_reinforce.config import Config
 from jax_reinforce.envs import EnvSpec, make_env
-from jax_reinforce.loss import policy_entropy, reinforce_grad_manual, reinforce_loss
-from jax_reinforce.policy import init_policy, policy_logits
+from jax_reinforce.loss import reinforce_grad_manual, reinforce_objective
+from jax_reinforce.policy import init_policy
 from jax_reinforce.returns import apply_baseline, reward_to_go
 from jax_reinforce.rollout import rollout
-from jax_reinforce.softmax_math import log_softmax
 
 __all__ = [
     "TrainState",
@@ -55,7 +54,11 @@ __all__ = [
 ]
 
 METRIC_NAMES = ("episode_return", "episodes", "env_steps", "loss", "grad_norm", "entropy")
+METRIC_DTYPES = {name: jnp.int32 if name in ("episodes", "env_steps") else jnp.float32 for name in METRIC_NAMES}
 SOLVE_EPISODES = 100
+# Rows of the trajectory buffers (each row: one step of every environment)
+# per block of the learning pass.
+BLOCK_ROWS = 32
 
 
 class TrainState(NamedTuple):
@@ -119,12 +122,53 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
     threshold = env_spec.solve_threshold
     window = solve_window(config.num_envs)
 
-    def loss_and_grad(params, traj_batch):
-        obs, actions, weights, mask = traj_batch
+    def block_loss_and_grad(params, obs, actions, weights, mask, denominator):
+        """Loss, gradient and entropy sum of one block, each a share of the batch's."""
+        args = (params, obs, actions, weights, mask, config.entropy_coef, denominator)
         if config.grad == "manual":
-            grads = reinforce_grad_manual(params, obs, actions, weights, mask, config.entropy_coef)
-            return reinforce_loss(params, obs, actions, weights, mask, config.entropy_coef), grads
-        return jax.value_and_grad(reinforce_loss)(params, obs, actions, weights, mask, config.entropy_coef)
+            loss, entropy_sum = reinforce_objective(*args)
+            return loss, entropy_sum, reinforce_grad_manual(*args)
+        (loss, entropy_sum), grads = jax.value_and_grad(reinforce_objective, has_aux=True)(*args)
+        return loss, entropy_sum, grads
+
+    def policy_gradient(params, traj, weights, mask):
+        """``(loss, grads, mean_entropy)`` over the rows the episodes used.
+
+        The buffers hold ``T`` rows (the window) but the longest episode may
+        have used far fewer. The loss is a sum over steps, so it is computed
+        block by block (:data:`BLOCK_ROWS` rows of every environment at a
+        time) over the used rows only, each block divided by the whole
+        batch's denominator; the sum of the blocks is the batch's loss and
+        gradient. Under ``vmap`` with ``axis_name`` the block count is shared
+        by the batch, so the slices stay plain slices.
+        """
+        horizon = traj.rewards.shape[0]
+        block = min(BLOCK_ROWS, horizon)
+        used = jnp.max(traj.length)
+        if axis_name is not None:
+            used = jax.lax.pmax(used, axis_name)
+        num_blocks = (used + block - 1) // block
+        denominator = jnp.maximum(jnp.sum(mask), 1.0)
+        zeros = jax.tree.map(jnp.zeros_like, params)
+
+        def body(carry):
+            b, loss, grads, entropy_sum = carry
+            # The last block is shifted back to stay inside the buffer; rows it
+            # shares with the block before are given no weight.
+            start = jnp.minimum(b * block, horizon - block)
+            fresh = (start + jnp.arange(block) >= b * block)[:, None]
+            rows = lambda x: jax.lax.dynamic_slice_in_dim(x, start, block, axis=0)  # noqa: E731
+            # The barrier keeps XLA from hoisting the per-block work out of the
+            # loop onto the whole buffer (which would undo the blocking).
+            block_inputs = jax.lax.optimization_barrier(
+                (rows(traj.obs), rows(traj.actions), rows(weights), rows(mask) * fresh)
+            )
+            l, e, g = block_loss_and_grad(params, *block_inputs, denominator)
+            return b + 1, loss + l, jax.tree.map(jnp.add, grads, g), entropy_sum + e
+
+        carry = (jnp.int32(0), jnp.zeros((), denominator.dtype), zeros, jnp.zeros((), denominator.dtype))
+        _, loss, grads, entropy_sum = jax.lax.while_loop(lambda c: c[0] < num_blocks, body, carry)
+        return loss, grads, entropy_sum / denominator
 
     def iteration(state: TrainState, active):
         key = jax.random.fold_in(state.key, state.iteration)
@@ -135,7 +179,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
         # Only steps of episodes that ended inside the window carry weight.
         mask = (traj.alive & traj.finished[None, :]).astype(jnp.float32)
         weights = apply_baseline(returns, mask, config.baseline)
-        loss, grads = loss_and_grad(state.params, (traj.obs, traj.actions, weights, mask))
+        loss, grads, entropy = policy_gradient(state.params, traj, weights, mask)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
 
@@ -162,8 +206,6 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
             recent_return_sum=recent_sum,
             recent_episodes=recent_count,
         )
-        log_p = log_softmax(policy_logits(state.params, traj.obs))
-        entropy = jnp.sum(policy_entropy(log_p) * traj.alive) / jnp.maximum(jnp.sum(traj.alive), 1)
         metrics = {
             "episode_return": jnp.sum(episode_returns * finished) / jnp.maximum(episodes, 1.0),
             "episodes": episodes.astype(jnp.int32),
@@ -172,6 +214,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
             "grad_norm": optax.tree.norm(grads),
             "entropy": entropy,
         }
+        metrics = {name: value.astype(METRIC_DTYPES[name]) for name, value in metrics.items()}
         return new_state, metrics
 
     return iteration
@@ -227,10 +270,9 @@ def make_run_iterations(config: Config, env_spec: EnvSpec | None = None, axis_na
     def run_iterations(state: TrainState, num_iterations: int):
         start = state.iteration
         end = jnp.minimum(start + num_iterations, config.iterations)
-        _, example = jax.eval_shape(iteration, state, True)
         buffers = {
-            name: jnp.full((num_iterations,), jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else 0, x.dtype)
-            for name, x in example.items()
+            name: jnp.full((num_iterations,), jnp.nan if jnp.issubdtype(dtype, jnp.floating) else 0, dtype)
+            for name, dtype in METRIC_DTYPES.items()
         }
 
         def running(s):
