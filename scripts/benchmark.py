@@ -1,0 +1,263 @@
+#!/usr/bin/env python
+"""Benchmarks: training throughput, time to solve, and the peers, side by side.
+
+    python scripts/benchmark.py                 # the full table (several minutes on 2 cores)
+    python scripts/benchmark.py --quick         # tiny sizes: a smoke test for CI, not a measurement
+
+Measured in one run, so that the ratios compare like with like on a noisy
+machine:
+
+1. Training throughput over a grid of seeds x environments: a fixed number of
+   REINFORCE iterations (rollout + returns + gradient + update) from fresh
+   agents, counting only real environment steps. Compilation is timed apart
+   (ahead of time), every timing sits between ``jax.block_until_ready``
+   calls, and the figure is the median of ``--repeats`` runs.
+2. Time to solve CartPole-v1, the whole process of ``scripts/train.py`` for
+   1 and 256 seeds, with a cold and with a warm persistent compilation cache,
+   split into import / compile / train / eval from its ``summary.json``.
+3. The peers: gymnasium's NumPy ``CartPoleVectorEnv`` (256 environments, a
+   NumPy policy forward, rollout only, no learning), one gymnasium
+   environment stepped from Python, and the corrected NumPy seed program
+   (``jax_reinforce.numpy_reference``) solving CartPole-v0 against
+   ``scripts/train.py --env CartPole-v0 --hidden 8``.
+
+Prints a table and writes everything to ``--out`` (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def median_and_spread(values):
+    """``{"median", "min", "max", "runs"}`` of a list of numbers."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": list(values)}
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, hidden=(16,)):
+    """Env-steps/s of ``iterations`` training iterations for ``num_seeds`` x ``num_envs``."""
+    import jax
+
+    from jax_reinforce import Config, agent_keys
+    from jax_reinforce.training import make_init_state, make_run_iterations
+
+    config = Config(env="CartPole-v1", hidden=hidden, num_envs=num_envs, num_seeds=num_seeds,
+                    iterations=iterations, stop_when_solved=False)
+    init = jax.jit(jax.vmap(make_init_state(config)))
+    run = jax.jit(jax.vmap(make_run_iterations(config, axis_name="agent"), in_axes=(0, None), axis_name="agent"),
+                  static_argnums=1)
+    state = init(agent_keys(config.seed, num_seeds))
+    jax.block_until_ready(state)
+    t = time.perf_counter()
+    compiled = run.lower(state, iterations).compile()
+    compile_s = time.perf_counter() - t
+    rates, seconds, steps = [], [], 0
+    for _ in range(repeats):
+        jax.block_until_ready(state)
+        t = time.perf_counter()
+        _, metrics = compiled(state)
+        jax.block_until_ready(metrics)
+        dt = time.perf_counter() - t
+        steps = int(metrics["env_steps"].sum())
+        rates.append(steps / dt)
+        seconds.append(dt)
+    return {"num_seeds": num_seeds, "num_envs": num_envs, "iterations": iterations, "env_steps": steps,
+            "compile_s": compile_s, "seconds": median_and_spread(seconds), "env_steps_per_s": median_and_spread(rates)}
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def gymnasium_vector_rollout(num_envs: int, steps: int, repeats: int, hidden=(16,)):
+    """Env-steps/s of gymnasium's NumPy CartPoleVectorEnv with a NumPy MLP policy (no learning)."""
+    import warnings
+
+    import gymnasium as gym
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sizes = (4, *hidden, 2)
+    layers = [(rng.normal(size=(a, b)).astype(np.float32) * 0.5, np.zeros(b, np.float32)) for a, b in zip(sizes[:-1], sizes[1:])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = gym.make_vec("CartPole-v1", num_envs=num_envs, vectorization_mode="vector_entry_point")
+    rates = []
+    for r in range(repeats):
+        obs, _ = env.reset(seed=r)
+        t = time.perf_counter()
+        for _ in range(steps):
+            h = obs
+            for i, (w, b) in enumerate(layers):
+                h = h @ w + b
+                if i < len(layers) - 1:
+                    h = np.maximum(h, 0)
+            p1 = 1.0 / (1.0 + np.exp(h[:, 0] - h[:, 1]))
+            actions = (rng.random(num_envs) < p1).astype(np.int64)
+            obs, _, _, _, _ = env.step(actions)
+        rates.append(num_envs * steps / (time.perf_counter() - t))
+    env.close()
+    return {"num_envs": num_envs, "steps": steps, "env_steps_per_s": median_and_spread(rates)}
+
+
+def gymnasium_single_env(steps: int, repeats: int):
+    """Env-steps/s of one gymnasium CartPole stepped from Python with random actions."""
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make("CartPole-v1")
+    rng = np.random.default_rng(0)
+    rates = []
+    for r in range(repeats):
+        env.reset(seed=r)
+        t = time.perf_counter()
+        for _ in range(steps):
+            _, _, terminated, truncated, _ = env.step(int(rng.integers(2)))
+            if terminated or truncated:
+                env.reset()
+        rates.append(steps / (time.perf_counter() - t))
+    env.close()
+    return {"steps": steps, "env_steps_per_s": median_and_spread(rates)}
+
+
+def numpy_reference_solve(seeds, max_episodes: int):
+    """The corrected NumPy seed program solving CartPole-v0, per seed."""
+    from jax_reinforce.numpy_reference import train
+
+    runs = []
+    for seed in seeds:
+        t = time.perf_counter()
+        result = train(seed=seed, max_episodes=max_episodes, quiet=True)
+        runs.append({"seed": seed, "solved": result.solved, "episodes_to_solve": result.episodes_to_solve,
+                     "env_steps": result.env_steps, "train_s": result.seconds, "wall_s": time.perf_counter() - t})
+    walls = [r["wall_s"] for r in runs if r["solved"]]
+    return {"runs": runs, "solved": sum(r["solved"] for r in runs),
+            "wall_s": median_and_spread(walls) if walls else None}
+
+
+# --------------------------------------------------------------------------- whole process
+
+
+def train_process(args_list, cache_dir: str, repeats: int):
+    """Runs ``scripts/train.py`` ``repeats`` times; whole-process wall time and its summary."""
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as out:
+            env = dict(os.environ, XDG_CACHE_HOME=cache_dir)
+            cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--out", f"{out}/run", "--quiet", *args_list]
+            t = time.perf_counter()
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - t
+            if proc.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+            summary = json.loads(Path(out, "run", "summary.json").read_text())
+        runs.append({"wall_s": wall, "seeds_solved": summary["seeds_solved"], "num_seeds": summary["num_seeds"],
+                     "seconds": summary["seconds"], "env_steps": summary["env_steps"]})
+    return {"args": args_list, "runs": runs, "wall_s": median_and_spread([r["wall_s"] for r in runs]),
+            "all_solved": all(r["seeds_solved"] == r["num_seeds"] for r in runs)}
+
+
+def time_to_solve(args_list, repeats: int):
+    """Cold (an empty compilation cache each run) and warm (a filled one) whole-process times."""
+    cold = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            cold.append(train_process(args_list, cache, 1)["runs"][0])
+    with tempfile.TemporaryDirectory() as cache:
+        train_process(args_list, cache, 1)  # fills the cache
+        warm = train_process(args_list, cache, repeats)["runs"]
+    summarise = lambda runs: {  # noqa: E731
+        "wall_s": median_and_spread([r["wall_s"] for r in runs]),
+        "split_median_s": {k: statistics.median(r["seconds"][k] for r in runs) for k in runs[0]["seconds"]},
+        "all_solved": all(r["seeds_solved"] == r["num_seeds"] for r in runs),
+        "runs": runs,
+    }
+    return {"args": args_list, "cold": summarise(cold), "warm": summarise(warm)}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes for CI: a smoke test, not a measurement")
+    p.add_argument("--repeats", type=int, default=None, help="runs per figure (default 3, 1 with --quick)")
+    p.add_argument("--out", default="benchmark.json", help="JSON output path")
+    args = p.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        p.error(f"--repeats must be an integer >= 1; got {args.repeats}")
+    quick = args.quick
+    repeats = args.repeats or (1 if quick else 3)
+
+    import jax
+
+    results = {"machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                           "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]},
+               "quick": quick, "repeats": repeats}
+
+    grid = [(1, 8), (2, 16)] if quick else [(1, 1024), (1, 4096), (8, 256), (8, 1024), (64, 64), (64, 256), (256, 64)]
+    iterations = 3 if quick else 30
+    results["throughput"] = []
+    for seeds, envs in grid:
+        row = training_throughput(seeds, envs, iterations, repeats)
+        results["throughput"].append(row)
+        print(f"throughput  seeds {seeds:>4} x envs {envs:>5}: {row['env_steps_per_s']['median'] / 1e6:7.2f}M env-steps/s "
+              f"(min {row['env_steps_per_s']['min'] / 1e6:.2f}, max {row['env_steps_per_s']['max'] / 1e6:.2f}; "
+              f"compile {row['compile_s']:.2f}s)", flush=True)
+
+    results["gymnasium_vector"] = gymnasium_vector_rollout(16 if quick else 256, 20 if quick else 2000, repeats)
+    results["gymnasium_single"] = gymnasium_single_env(200 if quick else 20000, repeats)
+    best = max(results["throughput"], key=lambda r: r["env_steps_per_s"]["median"])
+    results["best_throughput"] = best
+    results["ratio_best_vs_gymnasium_vector"] = best["env_steps_per_s"]["median"] / results["gymnasium_vector"]["env_steps_per_s"]["median"]
+    print(f"gymnasium CartPoleVectorEnv x{results['gymnasium_vector']['num_envs']} (rollout only): "
+          f"{results['gymnasium_vector']['env_steps_per_s']['median'] / 1e6:.2f}M env-steps/s; one env from Python: "
+          f"{results['gymnasium_single']['env_steps_per_s']['median'] / 1e3:.0f}k/s", flush=True)
+    print(f"best training throughput / gymnasium vector rollout: {results['ratio_best_vs_gymnasium_vector']:.1f}x", flush=True)
+
+    base = ["--iterations", "3", "--num-envs", "8", "--eval-episodes", "2"] if quick else []
+    results["time_to_solve"] = {}
+    for seeds in ([1] if quick else [1, 256]):
+        r = time_to_solve(base + ["--num-seeds", str(seeds)], repeats)
+        results["time_to_solve"][str(seeds)] = r
+        for kind in ("cold", "warm"):
+            s = r[kind]["split_median_s"]
+            print(f"time to solve CartPole-v1, {seeds:>3} seed(s), {kind} cache: {r[kind]['wall_s']['median']:.2f}s whole process "
+                  f"(import {s['import']:.2f}, compile {s['compile']:.2f}, train {s['train']:.2f}, eval {s['eval']:.2f}); "
+                  f"all solved: {r[kind]['all_solved']}", flush=True)
+
+    v0_args = base + ["--env", "CartPole-v0", "--hidden", "8", "--num-seeds", "1"]
+    results["jax_cartpole_v0"] = time_to_solve(v0_args, repeats)
+    ref_seeds = [0] if quick else [0, 1, 2, 3, 4]
+    results["numpy_reference"] = numpy_reference_solve(ref_seeds, 30 if quick else 3000)
+    if results["numpy_reference"]["wall_s"] is not None:
+        jax_wall = results["jax_cartpole_v0"]["cold"]["wall_s"]["median"]
+        ratio = results["numpy_reference"]["wall_s"]["median"] / jax_wall
+        results["ratio_numpy_reference_vs_jax_cartpole_v0"] = ratio
+        print(f"CartPole-v0: NumPy seed program {results['numpy_reference']['wall_s']['median']:.2f}s (median of "
+              f"{results['numpy_reference']['solved']} solved seeds) vs scripts/train.py --env CartPole-v0 --hidden 8 "
+              f"{jax_wall:.2f}s whole process, cold cache: {ratio:.1f}x", flush=True)
+    else:
+        print("CartPole-v0: the NumPy seed program did not solve within its episode budget", flush=True)
+
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
