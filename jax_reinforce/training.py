@@ -148,7 +148,8 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
         if axis_name is not None:
             used = jax.lax.pmax(used, axis_name)
         num_blocks = (used + block - 1) // block
-        denominator = jnp.maximum(jnp.sum(mask), 1.0)
+        dtype = jax.tree.leaves(params)[0].dtype
+        denominator = jnp.maximum(jnp.sum(mask.astype(dtype)), 1.0)
         zeros = jax.tree.map(jnp.zeros_like, params)
 
         def body(carry):
