@@ -17,6 +17,7 @@ Modules, one idea each:
 - ``training``: the whole REINFORCE loop in one jit; ``make_train``.
 - ``checkpoint``: pickle-free ``.npz`` checkpoints, atomic writes.
 - ``evaluation``: greedy evaluation in gymnax and in gymnasium.
+- ``compilation``: XLA options for the CPU, the persistent compilation cache.
 - ``reporting``: metrics CSV, learning curve, JSON for the run directory.
 - ``numpy_reference``: the seed program corrected, in plain NumPy.
 """
@@ -57,6 +58,7 @@ _EXPORTS = {
     ],
     "checkpoint": ["save_checkpoint", "load_checkpoint", "CheckpointError"],
     "evaluation": ["evaluate_gymnax", "evaluate_gymnasium"],
+    "compilation": ["compiler_options", "enable_compile_cache"],
 }
 
 _NAME_TO_MODULE = {name: module for module, names in _EXPORTS.items() for name in names}
