@@ -67,11 +67,11 @@ class Config:
     """
 
     env: str = "CartPole-v1"
-    hidden: tuple[int, ...] = (32,)
-    num_envs: int = 64
+    hidden: tuple[int, ...] = (8,)
+    num_envs: int = 32
     num_seeds: int = 4
     iterations: int = 300
-    learning_rate: float = 0.02
+    learning_rate: float = 0.1
     optimizer: str = "adam"
     gamma: float = 0.99
     entropy_coef: float = 0.0
