@@ -49,18 +49,18 @@ def median_and_spread(values):
 # --------------------------------------------------------------------------- throughput
 
 
-def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, hidden=(16,)):
+def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, hidden=(8,)):
     """Env-steps/s of ``iterations`` training iterations for ``num_seeds`` x ``num_envs``."""
     import jax
 
-    from jax_reinforce import Config, agent_keys
+    from jax_reinforce import Config, agent_keys, compiler_options
     from jax_reinforce.training import make_init_state, make_run_iterations
 
     config = Config(env="CartPole-v1", hidden=hidden, num_envs=num_envs, num_seeds=num_seeds,
                     iterations=iterations, stop_when_solved=False)
     init = jax.jit(jax.vmap(make_init_state(config)))
     run = jax.jit(jax.vmap(make_run_iterations(config, axis_name="agent"), in_axes=(0, None), axis_name="agent"),
-                  static_argnums=1)
+                  static_argnums=1, compiler_options=compiler_options())
     state = init(agent_keys(config.seed, num_seeds))
     jax.block_until_ready(state)
     t = time.perf_counter()
@@ -83,7 +83,7 @@ def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats:
 # --------------------------------------------------------------------------- peers
 
 
-def gymnasium_vector_rollout(num_envs: int, steps: int, repeats: int, hidden=(16,)):
+def gymnasium_vector_rollout(num_envs: int, steps: int, repeats: int, hidden=(8,)):
     """Env-steps/s of gymnasium's NumPy CartPoleVectorEnv with a NumPy MLP policy (no learning)."""
     import warnings
 
