@@ -1,0 +1,25 @@
+"""scripts/benchmark.py --quick runs end to end and writes its JSON (a smoke test: no speed is asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_quick_writes_every_section(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["quick"] is True
+    for key in ("throughput", "gymnasium_vector", "gymnasium_single", "time_to_solve", "jax_cartpole_v0", "numpy_reference"):
+        assert key in result, key
+    for row in result["throughput"]:
+        for phase in ("from_scratch", "trained"):
+            assert row[phase]["env_steps"] > 0
+            assert row[phase]["env_steps_per_s"]["median"] > 0
+    assert {"cold", "warm"} <= set(result["time_to_solve"]["1"])
+    assert "throughput" in proc.stdout and "wrote" in proc.stdout
