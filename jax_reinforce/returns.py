@@ -62,7 +62,7 @@ def complete_episode_mask(episode_end):
     return jnp.flip(jnp.cumsum(jnp.flip(ends, 0), axis=0) > 0, 0)
 
 
-def apply_baseline(returns, mask, baseline: str):
+def apply_baseline(returns, mask, baseline: str, axis_name: str | None = None):
     """Per-step weights for the policy gradient from the returns.
 
     - ``"none"``: ``w = G`` (plain REINFORCE).
@@ -74,6 +74,9 @@ def apply_baseline(returns, mask, baseline: str):
       returns: ``(...)`` reward-to-go.
       mask: ``(...)`` 1 for steps that count.
       baseline: one of :data:`BASELINES`.
+      axis_name: a mapped axis over which the batch is split (environments
+        sharded over devices); the mean and standard deviation are then
+        those of the whole batch (``lax.psum`` of the sums and counts).
 
     Returns:
       ``(...)`` weights; 0 where ``mask`` is 0.
@@ -81,12 +84,13 @@ def apply_baseline(returns, mask, baseline: str):
     mask = jnp.asarray(mask, returns.dtype)
     if baseline == "none":
         return returns * mask
-    count = jnp.maximum(jnp.sum(mask), 1.0)
-    mean = jnp.sum(returns * mask) / count
+    total = (lambda x: x) if axis_name is None else (lambda x: jax.lax.psum(x, axis_name))
+    count = jnp.maximum(total(jnp.sum(mask)), 1.0)
+    mean = total(jnp.sum(returns * mask)) / count
     centred = (returns - mean) * mask
     if baseline == "mean":
         return centred
     if baseline == "normalize":
-        std = jnp.sqrt(jnp.sum(centred**2) / count)
+        std = jnp.sqrt(total(jnp.sum(centred**2)) / count)
         return centred / (std + 1e-8)
     raise ValueError(f"baseline must be one of {BASELINES}; got {baseline!r}")

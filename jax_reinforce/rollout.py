@@ -69,6 +69,7 @@ def rollout(
     active=True,
     axis_name: str | None = None,
     greedy: bool = False,
+    env_axis_name: str | None = None,
 ) -> Trajectory:
     """Runs one episode in each of ``num_envs`` environments.
 
@@ -93,10 +94,21 @@ def rollout(
     env, env_params = env_spec.env, env_spec.params
     horizon = int(num_steps or env_spec.max_steps)
     reset_key, action_key, step_key = jax.random.split(key, 3)
+    total_envs, first = num_envs, 0
+    if env_axis_name is not None:
+        shards = jax.lax.axis_size(env_axis_name)
+        if num_envs % shards:
+            raise ValueError(f"num_envs {num_envs} must be divisible by the {shards} shards of axis {env_axis_name!r}")
+        num_envs = num_envs // shards
+        first = jax.lax.axis_index(env_axis_name) * num_envs
+
+    def local(x, axis=0):
+        return x if env_axis_name is None else jax.lax.dynamic_slice_in_dim(x, first, num_envs, axis)
+
     obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(
-        jax.random.split(reset_key, num_envs), env_params
+        local(jax.random.split(reset_key, total_envs)), env_params
     )
-    uniforms = jax.random.uniform(action_key, (horizon, num_envs), dtype=jnp.float32)
+    uniforms = local(jax.random.uniform(action_key, (horizon, total_envs), dtype=jnp.float32), axis=1)
     step_env = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
     is_truncated = jax.vmap(env.is_truncated, in_axes=(0, None))
     obs_dtype = params[0]["w"].dtype
@@ -113,8 +125,9 @@ def rollout(
     def keep_going(carry):
         t, _, _, alive, _, _, _ = carry
         any_alive = jnp.any(alive)
-        if axis_name is not None:
-            any_alive = jax.lax.pmax(any_alive.astype(jnp.int32), axis_name) > 0
+        axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
+        if axes:
+            any_alive = jax.lax.pmax(any_alive.astype(jnp.int32), axes) > 0
         return (t < horizon) & any_alive
 
     def step(carry):
@@ -127,7 +140,7 @@ def rollout(
             action = actions_from_uniform(logits, uniforms[t])
         # Environments that draw randomness in step_env get a key per step;
         # CartPole ignores it and XLA removes the unused computation.
-        keys = jax.random.split(jax.random.fold_in(step_key, t), num_envs)
+        keys = local(jax.random.split(jax.random.fold_in(step_key, t), total_envs))
         next_obs, next_state, reward, terminated, _ = step_env(keys, state, action, env_params)
         ended = terminated | is_truncated(next_state, env_params)
         live = alive.astype(jnp.float32)

@@ -116,9 +116,12 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
+def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, env_axis_name: str | None):
     """One update of one agent: ``(state, active) -> (state, metrics)``."""
     tx = make_optimizer(config)
+    # Sums over the agent's environments: local, or over the devices they are split across.
+    env_total = (lambda x: x) if env_axis_name is None else (lambda x: jax.lax.psum(x, env_axis_name))
+    loop_axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
     threshold = env_spec.solve_threshold
     window = solve_window(config.num_envs)
 
@@ -145,11 +148,11 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
         horizon = traj.rewards.shape[0]
         block = min(BLOCK_ROWS, horizon)
         used = jnp.max(traj.length)
-        if axis_name is not None:
-            used = jax.lax.pmax(used, axis_name)
+        if loop_axes:
+            used = jax.lax.pmax(used, loop_axes)
         num_blocks = (used + block - 1) // block
         dtype = jax.tree.leaves(params)[0].dtype
-        denominator = jnp.maximum(jnp.sum(mask.astype(dtype)), 1.0)
+        denominator = jnp.maximum(env_total(jnp.sum(mask.astype(dtype))), 1.0)
         zeros = jax.tree.map(jnp.zeros_like, params)
 
         def body(carry):
@@ -169,26 +172,29 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
 
         carry = (jnp.int32(0), jnp.zeros((), denominator.dtype), zeros, jnp.zeros((), denominator.dtype))
         _, loss, grads, entropy_sum = jax.lax.while_loop(lambda c: c[0] < num_blocks, body, carry)
+        loss, grads, entropy_sum = env_total((loss, grads, entropy_sum))
         return loss, grads, entropy_sum / denominator
 
     def iteration(state: TrainState, active):
         key = jax.random.fold_in(state.key, state.iteration)
         traj = rollout(
-            state.params, key, env_spec, config.num_envs, config.rollout_steps, active, axis_name
+            state.params, key, env_spec, config.num_envs, config.rollout_steps, active, axis_name,
+            env_axis_name=env_axis_name,
         )
         returns = reward_to_go(traj.rewards, traj.episode_end, config.gamma)
         # Only steps of episodes that ended inside the window carry weight.
         mask = (traj.alive & traj.finished[None, :]).astype(jnp.float32)
-        weights = apply_baseline(returns, mask, config.baseline)
+        weights = apply_baseline(returns, mask, config.baseline, env_axis_name)
         loss, grads, entropy = policy_gradient(state.params, traj, weights, mask)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
 
         episode_returns = jnp.sum(traj.rewards, axis=0)
         finished = traj.finished.astype(jnp.float32)
-        episodes = jnp.sum(finished)
+        episodes = env_total(jnp.sum(finished))
+        return_sum = env_total(jnp.sum(episode_returns * finished))
         slot = state.iteration % window
-        recent_sum = state.recent_return_sum.at[slot].set(jnp.sum(episode_returns * finished))
+        recent_sum = state.recent_return_sum.at[slot].set(return_sum)
         recent_count = state.recent_episodes.at[slot].set(episodes)
         if threshold is None or not config.stop_when_solved:
             solved = jnp.bool_(False)
@@ -208,9 +214,9 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None):
             recent_episodes=recent_count,
         )
         metrics = {
-            "episode_return": jnp.sum(episode_returns * finished) / jnp.maximum(episodes, 1.0),
+            "episode_return": return_sum / jnp.maximum(episodes, 1.0),
             "episodes": episodes.astype(jnp.int32),
-            "env_steps": jnp.sum(traj.length),
+            "env_steps": env_total(jnp.sum(traj.length)),
             "loss": loss,
             "grad_norm": optax.tree.norm(grads),
             "entropy": entropy,
@@ -254,7 +260,12 @@ def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.f
     return init_state
 
 
-def make_run_iterations(config: Config, env_spec: EnvSpec | None = None, axis_name: str | None = None):
+def make_run_iterations(
+    config: Config,
+    env_spec: EnvSpec | None = None,
+    axis_name: str | None = None,
+    env_axis_name: str | None = None,
+):
     """``run_iterations(state, num_iterations) -> (state, metrics)`` for one agent.
 
     Runs up to ``num_iterations`` (static) more iterations, never past
@@ -263,10 +274,16 @@ def make_run_iterations(config: Config, env_spec: EnvSpec | None = None, axis_na
     ``(num_iterations,)`` array; rows of iterations not run hold NaN (floats)
     or 0 (counts).
 
-    ``axis_name``: see :func:`make_train`.
+    ``axis_name``: see :func:`make_train`. ``env_axis_name``: the mesh axis
+    over which each agent's environments are split (``shard_map``), when
+    there are fewer agents than devices: every device holds the agent's whole
+    state and ``num_envs / shards`` of its environments, and the gradient,
+    the baseline's statistics and the metrics are summed over the axis
+    (``lax.psum``), so the parameters stay identical on every device and equal
+    the unsplit run's.
     """
     env_spec = _config_and_env(config, env_spec)
-    iteration = _make_iteration(config, env_spec, axis_name)
+    iteration = _make_iteration(config, env_spec, axis_name, env_axis_name)
 
     def run_iterations(state: TrainState, num_iterations: int):
         start = state.iteration
@@ -281,8 +298,9 @@ def make_run_iterations(config: Config, env_spec: EnvSpec | None = None, axis_na
 
         def any_running(carry):
             run = running(carry[0])
-            if axis_name is not None:
-                run = jax.lax.pmax(run.astype(jnp.int32), axis_name) > 0
+            axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
+            if axes:
+                run = jax.lax.pmax(run.astype(jnp.int32), axes) > 0
             return run
 
         def body(carry):
