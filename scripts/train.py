@@ -221,17 +221,6 @@ def prepare_run_dir(args, config: Config, argv) -> tuple[Path, Config]:
     return out, config
 
 
-def enable_compile_cache() -> str:
-    import jax
-
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "jax-reinforce", "xla")
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    return path
-
-
 class Progress:
     def __init__(self, total: int, quiet: bool):
         self.total, self.quiet = total, quiet
@@ -284,9 +273,13 @@ def main(argv=None) -> int:
 def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
     import numpy as np
 
+    import jax
+
+    from jax_reinforce.compilation import compiler_options, enable_compile_cache
+
     if args.compile_cache:
         enable_compile_cache()
-    import jax
+    options = compiler_options()
 
     from jax_reinforce.checkpoint import CheckpointError, load_train_state, save_checkpoint
     from jax_reinforce.envs import make_env
@@ -298,12 +291,13 @@ def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
     print(f"devices: {', '.join(str(d) for d in jax.devices())}", file=sys.stderr)
 
     axis = "agent"
-    init_fn = jax.jit(jax.vmap(make_init_state(config, env_spec)))
+    init_fn = jax.jit(jax.vmap(make_init_state(config, env_spec)), compiler_options=options)
     chunk = args.chunk_iterations
     run_chunk = jax.jit(
         jax.vmap(make_run_iterations(config, env_spec, axis_name=axis), in_axes=(0, None), axis_name=axis),
         static_argnums=1,
         donate_argnums=0,
+        compiler_options=options,
     )
     keys = agent_keys(config.seed, config.num_seeds)
     t0 = time.perf_counter()
