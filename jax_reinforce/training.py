@@ -306,7 +306,8 @@ def make_run_iterations(
         def body(carry):
             s, bufs = carry
             run = running(s)
-            row = s.iteration - start
+            # A stopped agent's row is out of range, so its metrics are dropped.
+            row = jnp.where(run, s.iteration - start, num_iterations)
             new_s, m = iteration(s, run)
             # An agent that has stopped keeps its state and its metric rows.
             new_s = jax.tree.map(lambda new, old: jnp.where(run, new, old), new_s, s)
