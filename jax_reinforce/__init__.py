@@ -18,6 +18,7 @@ Modules, one idea each:
 - ``checkpoint``: pickle-free ``.npz`` checkpoints, atomic writes.
 - ``evaluation``: greedy evaluation in gymnax and in gymnasium.
 - ``compilation``: XLA options for the CPU, the persistent compilation cache.
+- ``runner``: many agents in chunks, finished ones moved out of the batch.
 - ``reporting``: metrics CSV, learning curve, JSON for the run directory.
 - ``numpy_reference``: the seed program corrected, in plain NumPy.
 """
@@ -59,6 +60,7 @@ _EXPORTS = {
     "checkpoint": ["save_checkpoint", "load_checkpoint", "CheckpointError"],
     "evaluation": ["evaluate_gymnax", "evaluate_gymnasium"],
     "compilation": ["compiler_options", "enable_compile_cache"],
+    "runner": ["SeedRunner"],
 }
 
 _NAME_TO_MODULE = {name: module for module, names in _EXPORTS.items() for name in names}

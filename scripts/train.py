@@ -284,83 +284,55 @@ def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
     from jax_reinforce.checkpoint import CheckpointError, load_train_state, save_checkpoint
     from jax_reinforce.envs import make_env
     from jax_reinforce.reporting import aggregate_metrics, first_solved_iteration, plot_learning_curve, write_json, write_metrics_csv
-    from jax_reinforce.training import METRIC_NAMES, agent_keys, make_init_state, make_run_iterations
+    from jax_reinforce.runner import SeedRunner
+    from jax_reinforce.training import agent_keys
 
     env_spec = make_env(config.env)
     t_import = time.perf_counter() - PROCESS_START
     print(f"devices: {', '.join(str(d) for d in jax.devices())}", file=sys.stderr)
 
-    axis = "agent"
-    init_fn = jax.jit(jax.vmap(make_init_state(config, env_spec)), compiler_options=options)
-    chunk = args.chunk_iterations
-    run_chunk = jax.jit(
-        jax.vmap(make_run_iterations(config, env_spec, axis_name=axis), in_axes=(0, None), axis_name=axis),
-        static_argnums=1,
-        donate_argnums=0,
-        compiler_options=options,
-    )
-    keys = agent_keys(config.seed, config.num_seeds)
     t0 = time.perf_counter()
-    state = init_fn(keys)
-    history = {name: np.zeros((config.num_seeds, 0), np.float32 if name not in ("episodes", "env_steps") else np.int64) for name in METRIC_NAMES}
+    runner = SeedRunner(config, env_spec, args.chunk_iterations, options)
+    runner.init(agent_keys(config.seed, config.num_seeds))
     if args.resume:
         try:
-            loaded, history, _ = load_train_state(out, jax.eval_shape(lambda s: s, state))
+            loaded, history, _ = load_train_state(out, runner.state)
         except CheckpointError as error:
             print(f"train.py: error: --resume: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        state = jax.tree.map(jax.numpy.asarray, loaded)
-        print(f"resuming {out} at iteration {int(np.max(loaded.iteration))}", file=sys.stderr)
+        runner.restore(loaded, history)
+        print(f"resuming {out} at iteration {runner.iterations_run}", file=sys.stderr)
     else:
         write_json(out / "config.json", config.to_dict())
-    compiled = run_chunk.lower(state, chunk).compile()
-    jax.block_until_ready(state)
+    runner.compile()
     t_compile = time.perf_counter() - t0
 
-    def save(state_now):
-        params = jax.device_get(state_now.params)
-        save_checkpoint(out, params, config, jax.device_get(state_now), history)
-        write_rows(state_now)
-
-    def write_rows(state_now):
-        rows = aggregate_metrics(history, np.asarray(state_now.solved_at), solve_scores(state_now))
+    def write_rows():
+        rows = aggregate_metrics(runner.history, np.asarray(runner.state.solved_at), runner.solve_scores())
         write_metrics_csv(out / "metrics.csv", rows)
         return rows
 
-    def solve_scores(state_now):
-        sums = np.asarray(state_now.recent_return_sum).sum(axis=1)
-        counts = np.asarray(state_now.recent_episodes).sum(axis=1)
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    def save():
+        save_checkpoint(out, runner.state.params, config, runner.state, runner.history)
+        write_rows()
 
     progress = Progress(config.iterations, args.quiet)
     t_train = 0.0
-    steps_total = int(history["env_steps"].sum())
-    last_saved_block = int(np.max(np.asarray(state.iteration))) // max(args.checkpoint_every, 1)
-    while True:
-        it_now = np.array(state.iteration)  # a copy: the state's buffers are donated below
-        running = (it_now < config.iterations) & (np.array(state.solved_at) < 0) & (np.array(state.failed_at) < 0)
-        if not running.any():
-            break
+    last_saved_block = runner.iterations_run // max(args.checkpoint_every, 1)
+    while runner.running().any():
         t = time.perf_counter()
-        state, metrics = compiled(state)
-        metrics = jax.device_get(metrics)
-        jax.block_until_ready(state)
+        metrics = runner.run_chunk()
         dt = time.perf_counter() - t
         t_train += dt
-        # Keep only the rows some seed actually ran (the chunk may end early).
-        rows_run = int(np.max(np.asarray(state.iteration)) - np.max(it_now))
-        for name in METRIC_NAMES:
-            history[name] = np.concatenate([history[name], np.asarray(metrics[name])[:, :rows_run]], axis=1)
-        chunk_steps = int(np.asarray(metrics["env_steps"]).sum())
-        steps_total += chunk_steps
-        last = history["episode_return"][:, -1] if rows_run else np.array([np.nan])
-        solved_now = int(np.sum(np.asarray(state.solved_at) >= 0))
-        progress.update(int(np.max(np.asarray(state.iteration))), float(np.nanmedian(last)) if np.isfinite(last).any() else float("nan"),
+        chunk_steps = int(metrics["env_steps"].sum())
+        last = runner.history["episode_return"][:, -1] if runner.iterations_run else np.array([np.nan])
+        solved_now = int(np.sum(np.asarray(runner.state.solved_at) >= 0))
+        progress.update(runner.iterations_run, float(np.nanmedian(last)) if np.isfinite(last).any() else float("nan"),
                         solved_now, config.num_seeds, chunk_steps / max(dt, 1e-9))
-        failed = np.asarray(state.failed_at)
+        failed = np.asarray(runner.state.failed_at)
         if (failed >= 0).any():
             progress.close()
-            save(state)
+            save()
             seeds = np.flatnonzero(failed >= 0).tolist()
             print(f"train.py: error: non-finite loss, gradient or parameters at iteration {int(failed[failed >= 0].min())} "
                   f"in seeds {seeds}; their last finite parameters are saved in {out / 'checkpoint.npz'}; "
@@ -368,20 +340,22 @@ def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
             return EXIT_NONFINITE
         if stop_signal:
             progress.close()
-            save(state)
+            save()
             signum = stop_signal["signum"]
-            print(f"train.py: stopped by {signal.Signals(signum).name} at iteration {int(np.max(np.asarray(state.iteration)))}; "
+            print(f"train.py: stopped by {signal.Signals(signum).name} at iteration {runner.iterations_run}; "
                   f"checkpoint saved; resume with: python scripts/train.py --resume --out {out}", file=sys.stderr)
             return EXIT_INTERRUPTED[signum]
         if args.checkpoint_every:
-            block = int(np.max(np.asarray(state.iteration))) // args.checkpoint_every
+            block = runner.iterations_run // args.checkpoint_every
             if block != last_saved_block:
-                save(state)
+                save()
                 last_saved_block = block
     progress.close()
 
-    save(state)
-    rows = write_rows(state)
+    state, history = runner.state, runner.history
+    steps_total = int(history["env_steps"].sum())
+    save_checkpoint(out, state.params, config, state, history)
+    rows = write_rows()
     threshold = env_spec.solve_threshold
     plot_learning_curve(out / "learning_curve.png", rows, threshold, f"REINFORCE on {config.env}, {config.num_seeds} seeds")
     solved_at = np.asarray(state.solved_at)

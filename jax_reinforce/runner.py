@@ -1,0 +1,162 @@
+"""Driving many agents in chunks: progress between jitted calls, and no work for finished agents.
+
+:func:`jax_reinforce.make_run_iterations` runs every agent of a vmapped batch
+until the last one stops, and a stopped agent still costs its share of every
+step (SPMD: the batch moves together). When most agents of a large run have
+solved, a few slow ones would keep the whole batch busy. :class:`SeedRunner`
+therefore runs the batch in chunks of iterations and, between chunks, moves
+the agents still training into a smaller batch (a power of two, at least
+two), compiled once per size.
+
+This changes no result: each agent's computation depends only on its own
+state and key, and with the trainer's compiler options
+(:func:`jax_reinforce.compiler_options`, used here by default) the compiled
+per-agent arithmetic is bitwise the same for every batch of two or more
+agents. (With XLA's default CPU options, batches under 8 agents round
+differently; a batch of ONE is special-cased by XLA in any case, so a single
+agent runs as a pair of identical copies.)
+``tests/test_runner.py`` checks that agents trained this way are bitwise
+equal to the same agents run in one batch, whatever the chunk size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SeedRunner", "MIN_BATCH"]
+
+# A vmapped batch of one agent compiles to different (unbatched) dot products.
+MIN_BATCH = 2
+# Compact when at most this fraction of the batch is still training.
+COMPACT_FRACTION = 1 / 8
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+class SeedRunner:
+    """Trains ``config.num_seeds`` agents in chunks of ``chunk_iterations``.
+
+    Attributes:
+      state: the full seed-batched :class:`jax_reinforce.TrainState` as
+        NumPy arrays, updated after every chunk.
+      history: ``{metric: (num_seeds, iterations_run)}`` per-seed metrics.
+    """
+
+    def __init__(self, config, env_spec, chunk_iterations: int, compiler_options=None, compact: bool = True):
+        import jax
+
+        from jax_reinforce.compilation import compiler_options as default_options
+        from jax_reinforce.training import METRIC_DTYPES, METRIC_NAMES, make_init_state, make_run_iterations
+
+        self.config = config
+        self.chunk = int(chunk_iterations)
+        self.compact = compact
+        self._metric_names = METRIC_NAMES
+        self._metric_dtypes = {name: np.dtype(dtype) for name, dtype in METRIC_DTYPES.items()}
+        axis = "agent"
+        if compiler_options is None:
+            compiler_options = default_options()
+        self._init = jax.jit(jax.vmap(make_init_state(config, env_spec)), compiler_options=compiler_options)
+        self._run = jax.jit(
+            jax.vmap(make_run_iterations(config, env_spec, axis_name=axis), in_axes=(0, None), axis_name=axis),
+            static_argnums=1,
+            compiler_options=compiler_options,
+        )
+        self._compiled = {}
+        self.state = None
+        self.history = {name: np.zeros((config.num_seeds, 0), self._metric_dtypes[name]) for name in METRIC_NAMES}
+
+    # ------------------------------------------------------------------ state
+
+    def init(self, keys):
+        """Fresh agents from ``(num_seeds,)`` keys (``jax_reinforce.agent_keys``)."""
+        import jax
+
+        self.state = jax.device_get(self._init(keys))
+        return self.state
+
+    def restore(self, state, history):
+        """Continues from a saved state and metric history."""
+        self.state = state
+        self.history = {name: np.asarray(history[name]) for name in self._metric_names}
+
+    @property
+    def iterations_run(self) -> int:
+        return int(self.history["episodes"].shape[1])
+
+    def running(self) -> np.ndarray:
+        """``(num_seeds,)`` bool: agents that will still train."""
+        s = self.state
+        return (np.asarray(s.iteration) < self.config.iterations) & (np.asarray(s.solved_at) < 0) & (
+            np.asarray(s.failed_at) < 0
+        )
+
+    def solve_scores(self) -> np.ndarray:
+        """``(num_seeds,)`` mean return over each agent's last 100+ episodes."""
+        sums = np.asarray(self.state.recent_return_sum).sum(axis=1)
+        counts = np.asarray(self.state.recent_episodes).sum(axis=1)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+    # ------------------------------------------------------------------ running
+
+    def _batch_indices(self) -> np.ndarray:
+        """Which seeds form the next batch (a seed may appear twice as padding)."""
+        num_seeds = self.config.num_seeds
+        everyone = np.arange(num_seeds)
+        active = np.flatnonzero(self.running())
+        if num_seeds >= MIN_BATCH and (not self.compact or len(active) > num_seeds * COMPACT_FRACTION):
+            return everyone
+        size = max(MIN_BATCH, _next_power_of_two(len(active)))
+        if size >= num_seeds >= MIN_BATCH:
+            return everyone
+        pad = np.full(size - len(active), active[0], dtype=active.dtype)
+        return np.concatenate([active, pad])
+
+    def compile(self, batch_size: int | None = None):
+        """Compiles (or loads from the cache) the chunk function for a batch size."""
+        import jax
+
+        size = batch_size or max(MIN_BATCH, self.config.num_seeds)
+        if size not in self._compiled:
+            example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), self.state)
+            self._compiled[size] = self._run.lower(example, self.chunk).compile()
+        return self._compiled[size]
+
+    def run_chunk(self) -> dict:
+        """Runs up to ``chunk_iterations`` iterations of every agent still training.
+
+        Returns:
+          ``{metric: (num_seeds, rows)}`` for the rows this chunk ran (NaN or 0
+          for agents that did not train in them); also appended to
+          :attr:`history`.
+        """
+        import jax
+
+        index = self._batch_indices()
+        batch = jax.tree.map(lambda x: x[index], self.state)
+        before = int(np.max(np.asarray(self.state.iteration)[index]))
+        new_batch, metrics = self.compile(len(index))(batch)
+        new_batch, metrics = jax.device_get((new_batch, metrics))
+        # Write each seed back once (padding copies are identical to their original).
+        seeds, first = np.unique(index, return_index=True)
+        self.state = jax.tree.map(
+            lambda full, part: _scatter(full, seeds, part[first]), self.state, new_batch
+        )
+        rows = int(np.max(np.asarray(new_batch.iteration))) - before
+        chunk_metrics = {}
+        for name in self._metric_names:
+            dtype = self._metric_dtypes[name]
+            filler = np.nan if np.issubdtype(dtype, np.floating) else 0
+            full = np.full((self.config.num_seeds, rows), filler, dtype)
+            full[seeds] = np.asarray(metrics[name])[first, :rows]
+            chunk_metrics[name] = full
+            self.history[name] = np.concatenate([self.history[name], full], axis=1)
+        return chunk_metrics
+
+
+def _scatter(full, seeds, values):
+    out = np.array(full, copy=True)
+    out[seeds] = values
+    return out

@@ -1,0 +1,49 @@
+"""SeedRunner: chunks and compaction of finished agents change no result."""
+
+import jax
+import numpy as np
+
+from jax_reinforce import Config, agent_keys, compiler_options, make_env
+from jax_reinforce.runner import SeedRunner
+from jax_reinforce.training import make_init_state, make_run_iterations
+
+
+def _one_batch(config):
+    # The runner compiles with the trainer's options; so must the reference.
+    init = jax.jit(jax.vmap(make_init_state(config)), compiler_options=compiler_options())
+    run = jax.jit(jax.vmap(make_run_iterations(config, axis_name="a"), in_axes=(0, None), axis_name="a"),
+                  static_argnums=1, compiler_options=compiler_options())
+    return jax.device_get(run(init(agent_keys(config.seed, config.num_seeds)), config.iterations))
+
+
+def _runner(config, chunk, compact=True):
+    runner = SeedRunner(config, make_env(config.env), chunk, compact=compact)
+    runner.init(agent_keys(config.seed, config.num_seeds))
+    while runner.running().any():
+        runner.run_chunk()
+    return runner
+
+
+def test_runner_with_compaction_equals_one_batch_bitwise_whatever_the_chunk():
+    # CartPole-v0 solves fast: most agents stop early, so the runner compacts.
+    config = Config(env="CartPole-v0", num_envs=16, num_seeds=8, iterations=40)
+    state, metrics = _one_batch(config)
+    solved_at = np.asarray(state.solved_at)
+    assert (solved_at >= 0).sum() >= 4 and len(set(solved_at.tolist())) > 1, solved_at
+    for chunk in (1, 3, 8):
+        runner = _runner(config, chunk)
+        for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(runner.state)):
+            np.testing.assert_array_equal(a, b)
+        width = runner.iterations_run
+        np.testing.assert_array_equal(runner.history["env_steps"], np.asarray(metrics["env_steps"])[:, :width])
+        np.testing.assert_array_equal(runner.history["loss"], np.asarray(metrics["loss"])[:, :width])
+    assert sorted(runner._compiled) != [8], "expected the runner to move the last agents to a smaller batch"
+
+
+def test_one_agent_runs_as_a_pair_and_equals_itself_among_many():
+    config = Config(env="CartPole-v1", num_envs=8, num_seeds=4, iterations=12, stop_when_solved=False)
+    many = _runner(config, 4)
+    alone = _runner(config.replace(num_seeds=1), 4)
+    for a, b in zip(jax.tree.leaves(many.state.params), jax.tree.leaves(alone.state.params)):
+        np.testing.assert_array_equal(a[:1], b)
+    np.testing.assert_array_equal(many.history["env_steps"][:1], alone.history["env_steps"])
