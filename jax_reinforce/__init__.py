@@ -19,6 +19,7 @@ Modules, one idea each:
 - ``evaluation``: greedy evaluation in gymnax and in gymnasium.
 - ``compilation``: XLA options for the CPU, the persistent compilation cache.
 - ``runner``: many agents in chunks, finished ones moved out of the batch.
+- ``distributed``: seeds and environments sharded over devices and processes.
 - ``reporting``: metrics CSV, learning curve, JSON for the run directory.
 - ``numpy_reference``: the seed program corrected, in plain NumPy.
 """
@@ -61,6 +62,14 @@ _EXPORTS = {
     "evaluation": ["evaluate_gymnax", "evaluate_gymnasium"],
     "compilation": ["compiler_options", "enable_compile_cache"],
     "runner": ["SeedRunner"],
+    "distributed": [
+        "ShardedTrainer",
+        "ShardedRunner",
+        "make_sharded_trainer",
+        "select_devices",
+        "initialize_distributed",
+        "gather_to_host",
+    ],
 }
 
 _NAME_TO_MODULE = {name: module for module, names in _EXPORTS.items() for name in names}
