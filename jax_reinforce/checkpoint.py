@@ -10,11 +10,21 @@ Format (version :data:`FORMAT_VERSION`), a NumPy ``.npz`` archive read with
   a leading seed axis ``(num_seeds, fan_in, fan_out)`` and ``(num_seeds, fan_out)``;
 - optionally ``state/<path>``: every other leaf of the full training state
   (optimizer state, PRNG keys, iteration counters), for resuming, named by its
-  pytree path.
+  pytree path;
+- with the state, ``history/<metric>``: ``(num_seeds, I)`` per-seed metrics of
+  the ``I`` iterations run so far (``I`` = the largest ``state/iteration``), from
+  which ``metrics.csv`` is rebuilt, so a resumed run has one row per iteration.
 
 Writes are atomic: a temporary file in the same directory is written, flushed
 and fsynced, then renamed over ``checkpoint.npz``, so a crash leaves either
-the old checkpoint or the new one, never a torn file.
+the old checkpoint or the new one, never a torn file (at most a stray
+temporary file, which :func:`remove_stale_temporaries` clears).
+
+Loading checks everything before anything is used: the file must be a zip
+archive of plain ``.npy`` arrays (an object array, which only pickle could
+rebuild, is refused unread), carry the format tag and version, hold a valid
+config, and hold exactly the entries that config implies, with the right
+shapes and dtypes. Any other file raises :class:`CheckpointError`.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ __all__ = [
     "flatten_tree",
     "unflatten_like",
     "load_train_state",
+    "remove_stale_temporaries",
 ]
 
 FORMAT_NAME = "jax-reinforce-checkpoint"
@@ -50,12 +61,25 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, damaged, foreign or does not fit."""
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file: ``0o666`` less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Writes ``data`` to ``path`` atomically (temp file, fsync, rename).
+
+    A reader, or a crash at any moment, sees the old file or the new one,
+    never a mixture. The temporary file is ``.<name>.<random>.tmp`` beside
+    ``path``; it gets the permissions a plain ``open()`` would give.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _file_mode())  # mkstemp makes 0o600
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -72,6 +96,25 @@ def atomic_write_bytes(path, data: bytes) -> None:
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def remove_stale_temporaries(run_dir, names) -> list[Path]:
+    """Deletes temporary files that a killed :func:`atomic_write_bytes` left.
+
+    Args:
+      run_dir: the directory.
+      names: the file names whose temporaries (``.<name>.*.tmp``) to remove.
+
+    Returns:
+      The paths removed.
+    """
+    removed = []
+    for name in names:
+        for tmp in Path(run_dir).glob(f".{name}.*.tmp"):
+            if tmp.is_file():
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 def _path_name(path) -> str:
@@ -97,17 +140,20 @@ def flatten_tree(tree, prefix: str) -> dict[str, np.ndarray]:
 def unflatten_like(template, arrays: dict, prefix: str):
     """Rebuilds a pytree shaped like ``template`` from :func:`flatten_tree` output.
 
-    Every leaf must be present with the template's shape and dtype.
+    Every leaf must be present with the template's shape and dtype, and no
+    other entry may start with ``prefix/``.
 
     Raises:
-      CheckpointError: naming the first missing or mismatched leaf.
+      CheckpointError: naming the first missing, mismatched or unexpected entry.
     """
     import jax
 
     leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     out = []
+    expected = set()
     for path, leaf in leaves:
         name = f"{prefix}/{_path_name(path)}"
+        expected.add(name)
         if name not in arrays:
             raise CheckpointError(f"checkpoint is missing {name!r}")
         value = arrays[name]
@@ -117,6 +163,12 @@ def unflatten_like(template, arrays: dict, prefix: str):
                 f"expected {tuple(leaf.shape)} {np.dtype(leaf.dtype)}"
             )
         out.append(value)
+    unexpected = sorted(n for n in arrays if n.startswith(prefix + "/") and n not in expected)
+    if unexpected:
+        raise CheckpointError(
+            f"checkpoint has entries {unexpected[:4]}{' ...' if len(unexpected) > 4 else ''} "
+            f"that its config does not imply (another network or environment?)"
+        )
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
@@ -154,6 +206,37 @@ def save_checkpoint(run_dir, params, config, state=None, history=None) -> Path:
     return path
 
 
+def _read_npz(path: Path) -> dict:
+    """Every entry of a ``.npz`` as a NumPy array, never unpickling anything."""
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"checkpoint {path} is not a .npz (zip) archive: truncated, corrupted or foreign")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except ValueError as error:
+        if "allow_pickle" in str(error):
+            raise CheckpointError(
+                f"checkpoint {path} holds pickled Python objects; refused unread (a checkpoint holds plain arrays only)"
+            ) from None
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupted?): {error}") from None
+    except Exception as error:  # noqa: BLE001 - zip, zlib, header and I/O errors alike
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable (truncated or corrupted?): {type(error).__name__}: {error}"
+        ) from None
+    # NumPy hands back the raw bytes of a member that is not a .npy file.
+    odd = sorted(name for name, value in arrays.items() if not isinstance(value, np.ndarray))
+    if odd:
+        raise CheckpointError(f"checkpoint {path} holds members that are not .npy arrays: {odd[:4]}")
+    return arrays
+
+
+def _text_entry(arrays: dict, name: str):
+    value = arrays.get(name)
+    if value is None or value.shape != () or value.dtype.kind != "U":
+        return None
+    return str(value)
+
+
 def load_checkpoint_arrays(run_dir):
     """``(arrays, config)`` of a checkpoint, checked for format and config.
 
@@ -167,22 +250,21 @@ def load_checkpoint_arrays(run_dir):
     path = Path(run_dir) / CHECKPOINT_NAME
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupted?): {error}") from None
-    if "format" not in arrays or str(arrays["format"]) != FORMAT_NAME:
+    arrays = _read_npz(path)
+    if _text_entry(arrays, "format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is not a jax-reinforce checkpoint (no format tag {FORMAT_NAME!r})")
     version = arrays.get("format_version")
-    if version is None or version.shape != () or int(version) != FORMAT_VERSION:
+    if version is None or version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint {path} has format version {None if version is None else version.tolist()}; "
+            f"checkpoint {path} has format version {None if version is None else version.tolist()!r}; "
             f"this version of jax-reinforce reads version {FORMAT_VERSION}"
         )
+    text = _text_entry(arrays, "config")
+    if text is None:
+        raise CheckpointError(f"checkpoint {path} has no config (a JSON string entry 'config')")
     try:
-        config = Config.from_dict(json.loads(str(arrays["config"])))
-    except (KeyError, ValueError, TypeError) as error:
+        config = Config.from_dict(json.loads(text))
+    except (ValueError, TypeError, RecursionError) as error:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {error}") from None
     return arrays, config
 
@@ -229,13 +311,16 @@ def load_train_state(run_dir, template_state):
         and dtype.
 
     Returns:
-      The state as NumPy leaves, the metric history ``{name: (S, I)}``, and
-      the config.
+      The state as NumPy leaves, the metric history ``{name: (S, I)}`` (one
+      column per iteration run, ``I`` the largest ``state.iteration``; the
+      dtypes of :data:`jax_reinforce.training.METRIC_DTYPES`), and the config.
 
     Raises:
-      CheckpointError: if the checkpoint has no training state or it does not
-        fit the template.
+      CheckpointError: if the checkpoint has no training state, or it or its
+        history does not fit the template.
     """
+    from jax_reinforce.training import METRIC_DTYPES
+
     arrays, config = load_checkpoint_arrays(run_dir)
     if not any(name.startswith("state/") for name in arrays):
         raise CheckpointError(
@@ -243,9 +328,21 @@ def load_train_state(run_dir, template_state):
         )
     params = unflatten_like(template_state.params, arrays, "params")
     rest = unflatten_like(template_state._replace(params=None), arrays, "state")
-    history = {name[len("history/"):]: value for name, value in arrays.items() if name.startswith("history/")}
-    num_seeds = params[0]["w"].shape[0]
-    for name, value in history.items():
-        if value.ndim != 2 or value.shape[0] != num_seeds:
-            raise CheckpointError(f"checkpoint history {name!r} has shape {value.shape}; expected ({num_seeds}, iterations)")
+    num_seeds = np.asarray(rest.iteration).shape[0]
+    iterations_run = int(np.max(rest.iteration)) if num_seeds else 0
+    history = {}
+    for name, dtype in METRIC_DTYPES.items():
+        value = arrays.get(f"history/{name}")
+        expected = (num_seeds, iterations_run)
+        kind = "f" if np.issubdtype(np.dtype(dtype), np.floating) else "iu"
+        if value is None or value.shape != expected or value.dtype.kind not in kind:
+            found = "nothing" if value is None else f"shape {value.shape} {value.dtype}"
+            raise CheckpointError(
+                f"checkpoint history {name!r} has {found}; expected {expected} "
+                f"(seeds, iterations run) of {np.dtype(dtype)}"
+            )
+        history[name] = value.astype(dtype)
+    unexpected = sorted(n for n in arrays if n.startswith("history/") and n[len("history/"):] not in METRIC_DTYPES)
+    if unexpected:
+        raise CheckpointError(f"checkpoint has unknown history entries {unexpected[:4]}")
     return rest._replace(params=params), history, config

@@ -3,7 +3,8 @@
 Every field is also a flag of ``scripts/train.py`` (``--learning-rate`` is
 spelled ``--lr`` there; the error messages name both). A bad value raises
 ``ValueError`` naming the field, the value and what is allowed, at
-construction, before any work starts.
+construction, before any work starts. The environment name is checked too:
+CartPole at no cost, any other name by loading it from gymnax.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import dataclasses
 import math
 from typing import Any
 
-__all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES"]
+__all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES", "ALLOWED", "config_error", "flag_of"]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 GRADIENTS = ("autodiff", "manual")
@@ -21,14 +22,45 @@ BASELINES = ("none", "mean", "normalize")
 # The command-line flag of each field, where it is not --field-name.
 FLAG_NAMES = {"learning_rate": "--lr"}
 
+# Counts and widths become array shapes and int32 counters.
+INT32_MAX = 2**31 - 1
+
+# What each field allows, in the words of every error message about it.
+ALLOWED = {
+    "env": "a gymnax environment name such as 'CartPole-v1'",
+    "hidden": f"a tuple of layer widths, each an integer in [1, {INT32_MAX}] (e.g. (8,) or (64, 64))",
+    "num_envs": f"an integer in [1, {INT32_MAX}]",
+    "num_seeds": f"an integer in [1, {INT32_MAX}]",
+    "iterations": f"an integer in [1, {INT32_MAX}]",
+    "learning_rate": "a finite number > 0",
+    "optimizer": "one of " + ", ".join(OPTIMIZERS),
+    "gamma": "a number in [0, 1]",
+    "entropy_coef": "a finite number >= 0",
+    "max_grad_norm": "None or a finite number > 0",
+    "baseline": "one of " + ", ".join(BASELINES),
+    "grad": "one of " + ", ".join(GRADIENTS),
+    "seed": "an integer in [0, 2**32)",
+    "rollout_steps": f"None or an integer in [1, {INT32_MAX}]",
+    "stop_when_solved": "True or False",
+}
+
 
 def flag_of(field: str) -> str:
     """The command-line flag for a Config field (``learning_rate`` -> ``--lr``)."""
     return FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
 
 
-def _fail(field: str, value: Any, allowed: str):
-    raise ValueError(f"{field} ({flag_of(field)}) must be {allowed}; got {value!r}")
+def config_error(field: str, value: Any, allowed: str | None = None) -> ValueError:
+    """``ValueError("<field> (<flag>) must be <allowed>; got <value>")``.
+
+    The one message for a bad value of ``field``, from the library and from
+    the command line alike (where ``value`` is the text typed).
+    """
+    return ValueError(f"{field} ({flag_of(field)}) must be {allowed or ALLOWED[field]}; got {value!r}")
+
+
+def _fail(field: str, value: Any, allowed: str | None = None):
+    raise config_error(field, value, allowed)
 
 
 def _is_int(value) -> bool:
@@ -37,6 +69,24 @@ def _is_int(value) -> bool:
 
 def _is_real(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_env(name: str) -> None:
+    """Refuses an environment the trainer cannot run (unknown, continuous, image observations)."""
+    from jax_reinforce.envs import CARTPOLE_NAMES, make_env
+
+    if name in CARTPOLE_NAMES:
+        return
+    try:
+        make_env(name)
+    except Exception as error:  # noqa: BLE001 - any failure to load is a bad name here
+        reason = str(error).replace(f"env {name!r} ", "", 1) or type(error).__name__
+        _fail(
+            "env",
+            name,
+            f"a gymnax environment with discrete actions and flat observations such as "
+            f"{', '.join(CARTPOLE_NAMES)} or Acrobot-v1 (this one {reason})",
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,34 +134,38 @@ class Config:
 
     def __post_init__(self):
         if not isinstance(self.env, str) or not self.env.strip():
-            _fail("env", self.env, "a gymnax environment name such as 'CartPole-v1'")
+            _fail("env", self.env)
         hidden = self.hidden
         if isinstance(hidden, list):
             hidden = tuple(hidden)
             object.__setattr__(self, "hidden", hidden)
-        if not isinstance(hidden, tuple) or not all(_is_int(h) and h >= 1 for h in hidden):
-            _fail("hidden", self.hidden, "a tuple of layer widths, each an integer >= 1 (e.g. (8,) or (64, 64))")
-        for field, low in (("num_envs", 1), ("num_seeds", 1), ("iterations", 1)):
+        if not isinstance(hidden, tuple) or not all(_is_int(h) and 1 <= h <= INT32_MAX for h in hidden):
+            _fail("hidden", self.hidden)
+        for field in ("num_envs", "num_seeds", "iterations"):
             value = getattr(self, field)
-            if not _is_int(value) or value < low:
-                _fail(field, value, f"an integer >= {low}")
+            if not _is_int(value) or not 1 <= value <= INT32_MAX:
+                _fail(field, value)
         if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
-            _fail("seed", self.seed, "an integer in [0, 2**32)")
+            _fail("seed", self.seed)
         if not _is_real(self.learning_rate) or self.learning_rate <= 0:
-            _fail("learning_rate", self.learning_rate, "a finite number > 0")
+            _fail("learning_rate", self.learning_rate)
         if not _is_real(self.gamma) or not 0 <= self.gamma <= 1:
-            _fail("gamma", self.gamma, "a number in [0, 1]")
+            _fail("gamma", self.gamma)
         if not _is_real(self.entropy_coef) or self.entropy_coef < 0:
-            _fail("entropy_coef", self.entropy_coef, "a finite number >= 0")
+            _fail("entropy_coef", self.entropy_coef)
         if self.max_grad_norm is not None and (not _is_real(self.max_grad_norm) or self.max_grad_norm <= 0):
-            _fail("max_grad_norm", self.max_grad_norm, "None or a finite number > 0")
+            _fail("max_grad_norm", self.max_grad_norm)
         for field, allowed in (("optimizer", OPTIMIZERS), ("grad", GRADIENTS), ("baseline", BASELINES)):
             if getattr(self, field) not in allowed:
-                _fail(field, getattr(self, field), "one of " + ", ".join(allowed))
-        if self.rollout_steps is not None and (not _is_int(self.rollout_steps) or self.rollout_steps < 1):
-            _fail("rollout_steps", self.rollout_steps, "None or an integer >= 1")
+                _fail(field, getattr(self, field))
+        if self.rollout_steps is not None and (
+            not _is_int(self.rollout_steps) or not 1 <= self.rollout_steps <= INT32_MAX
+        ):
+            _fail("rollout_steps", self.rollout_steps)
         if not isinstance(self.stop_when_solved, bool):
-            _fail("stop_when_solved", self.stop_when_solved, "True or False")
+            _fail("stop_when_solved", self.stop_when_solved)
+        # Last: it may load gymnax, and every cheaper mistake is reported first.
+        _check_env(self.env)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (``hidden`` as a list)."""
@@ -122,6 +176,8 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
         """The inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a config must be a JSON object of fields; got {type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -4,13 +4,28 @@ Two independent implementations of CartPole judge the same parameters:
 gymnax's (JAX, the one the agent trained in) and gymnasium's own
 ``CartPoleVectorEnv`` (NumPy, the reference implementation). A policy that
 only exploited a quirk of one would fail in the other.
+
+:func:`render_episode` plays one greedy episode in gymnasium and returns its
+frames, for an animated GIF (:func:`jax_reinforce.reporting.write_gif`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["evaluate_gymnax", "evaluate_gymnasium", "numpy_policy_logits"]
+__all__ = [
+    "evaluate_gymnax",
+    "evaluate_gymnasium",
+    "evaluate_policies",
+    "best_seed",
+    "numpy_policy_logits",
+    "render_episode",
+    "render_unavailable_reason",
+    "GYMNASIUM_EVAL_ENVS",
+]
+
+# Environments with a gymnasium twin evaluated by :func:`evaluate_gymnasium`.
+GYMNASIUM_EVAL_ENVS = ("CartPole-v0", "CartPole-v1")
 
 
 def evaluate_gymnax(params, env_spec, num_episodes: int, key):
@@ -97,3 +112,132 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
     finally:
         env.close()
     return returns.reshape(num_seeds, num_episodes)
+
+
+def evaluate_policies(params, env_spec, num_episodes: int, seed: int) -> dict:
+    """Greedy returns of every seed in gymnax and, for CartPole, in gymnasium.
+
+    The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
+    gymnax episodes from ``PRNGKey(seed + 1)``, gymnasium resets seeded with
+    ``seed``, so the same run and seed give the same numbers in both.
+
+    Returns:
+      ``{"gymnax": (S, E)}`` plus ``"gymnasium": (S, E)`` where the
+      environment is one of :data:`GYMNASIUM_EVAL_ENVS`.
+    """
+    import jax
+
+    results = {"gymnax": evaluate_gymnax(params, env_spec, num_episodes, jax.random.PRNGKey(seed + 1))}
+    if env_spec.name in GYMNASIUM_EVAL_ENVS:
+        results["gymnasium"] = evaluate_gymnasium(params, env_spec.name, num_episodes, seed=seed)
+    return results
+
+
+def best_seed(results: dict) -> int:
+    """The seed with the highest mean greedy return (gymnasium's if there, else gymnax's)."""
+    returns = results.get("gymnasium", results["gymnax"])
+    return int(np.argmax(np.mean(returns, axis=1)))
+
+
+def _seed_params(params, seed: int):
+    """One seed's params, kept with a seed axis of 1 for :func:`numpy_policy_logits`."""
+    return [{k: np.asarray(v)[seed : seed + 1] for k, v in layer.items()} for layer in params]
+
+
+def _pygame_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pygame") is not None
+
+
+def render_unavailable_reason(env_name: str) -> str | None:
+    """Why :func:`render_episode` cannot draw ``env_name``, or ``None`` if it can."""
+    import gymnasium as gym
+
+    if env_name not in gym.envs.registry:
+        return f"{env_name} has no gymnasium version to render"
+    if env_name not in GYMNASIUM_EVAL_ENVS and not _pygame_installed():
+        return f"rendering {env_name} needs pygame (pip install 'gymnasium[classic-control]')"
+    return None
+
+
+def draw_cartpole(state, width: int = 600, height: int = 400) -> np.ndarray:
+    """A CartPole frame drawn like gymnasium's renderer, without pygame.
+
+    Args:
+      state: ``(x, x_dot, theta, theta_dot)``.
+
+    Returns:
+      ``(height, width, 3)`` uint8 RGB: the track, the cart at ``x`` and the
+      pole at angle ``theta`` (gymnasium's geometry: 4.8 units of track across
+      the frame, a pole 2 half-lengths long).
+    """
+    from PIL import Image, ImageDraw
+
+    x, _, theta, _ = (float(v) for v in state)
+    scale = width / 4.8
+    pole_width, pole_len, cart_w, cart_h = 10.0, scale * 1.0, 50.0, 30.0
+    cart_x = x * scale + width / 2.0
+    cart_y = height - 100.0  # the cart's centre line, 100 px above the bottom as in gymnasium
+    axle_y = cart_y - cart_h / 4.0
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.line([(0, cart_y), (width, cart_y)], fill=(0, 0, 0))
+    draw.rectangle([cart_x - cart_w / 2, cart_y - cart_h / 2, cart_x + cart_w / 2, cart_y + cart_h / 2], fill=(0, 0, 0))
+    # The pole as a rectangle rotated by theta about the axle (clockwise for theta > 0).
+    c, s = np.cos(theta), np.sin(theta)
+    corners = []
+    for u, v in ((-pole_width / 2, -pole_width / 2), (-pole_width / 2, pole_len - pole_width / 2),
+                 (pole_width / 2, pole_len - pole_width / 2), (pole_width / 2, -pole_width / 2)):
+        corners.append((cart_x + u * c + v * s, axle_y - (-u * s + v * c)))
+    draw.polygon(corners, fill=(202, 152, 101))
+    r = pole_width / 2
+    draw.ellipse([cart_x - r, axle_y - r, cart_x + r, axle_y + r], fill=(129, 132, 203))
+    return np.asarray(image)
+
+
+def render_episode(params, env_name: str, seed: int, reset_seed: int = 0):
+    """Frames of one greedy episode of one seed in gymnasium.
+
+    Frames come from gymnasium's ``render_mode="rgb_array"``; where pygame
+    (which gymnasium draws with) is not installed, CartPole is drawn by
+    :func:`draw_cartpole` from the same states.
+
+    Args:
+      params: seed-batched policy params.
+      env_name: a gymnasium environment id (see :func:`render_unavailable_reason`).
+      seed: which seed's policy plays.
+      reset_seed: the episode's reset seed.
+
+    Returns:
+      ``(frames, episode_return)``: a list of ``(H, W, 3)`` uint8 arrays, the
+      first after the reset and one after every step.
+    """
+    import warnings
+
+    import gymnasium as gym
+
+    reason = render_unavailable_reason(env_name)
+    if reason:
+        raise ValueError(reason)
+    own_drawing = not _pygame_installed()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # CartPole-v0's deprecation notice
+        env = gym.make(env_name, render_mode=None if own_drawing else "rgb_array")
+    one = _seed_params(params, seed)
+    try:
+        obs, _ = env.reset(seed=reset_seed)
+
+        def frame():
+            return draw_cartpole(env.unwrapped.state) if own_drawing else env.render()
+
+        frames, total, done = [frame()], 0.0, False
+        while not done:
+            action = int(np.argmax(numpy_policy_logits(one, np.asarray(obs)[None, None, :])[0, 0]))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+            frames.append(frame())
+    finally:
+        env.close()
+    return frames, total

@@ -1,7 +1,8 @@
-"""Run-directory files: seed-aggregated metrics, the CSV, the learning curve, JSON.
+"""Run-directory files: seed-aggregated metrics, the CSV, the learning curve, JSON, GIFs.
 
-NumPy and matplotlib only; every write goes through
-:func:`jax_reinforce.checkpoint.atomic_write_bytes`.
+NumPy, matplotlib and Pillow (matplotlib's own dependency) only; every write
+goes through :func:`jax_reinforce.checkpoint.atomic_write_bytes`, so a crash
+leaves each file whole, old or new.
 """
 
 from __future__ import annotations
@@ -21,9 +22,17 @@ __all__ = [
     "write_json",
     "plot_learning_curve",
     "first_solved_iteration",
+    "evaluation_table",
+    "write_gif",
+    "CSV_COLUMNS",
 ]
 
 _AGGREGATED = ("loss", "grad_norm", "entropy")
+# The columns of metrics.csv, one row per iteration (see aggregate_metrics).
+CSV_COLUMNS = (
+    "iteration", "return_median", "return_q25", "return_q75", "episodes", "env_steps",
+    "seeds_solved", "seeds_training", *(f"{name}_median" for name in _AGGREGATED),
+)
 
 
 def seed_returns_for_curve(episode_return, solved_at, solve_score):
@@ -101,12 +110,11 @@ def _fmt(value):
 
 
 def write_metrics_csv(path, rows) -> None:
-    """Writes the aggregated rows as CSV, atomically."""
-    if not rows:
-        atomic_write_bytes(path, b"")
-        return
-    header = list(rows[0])
-    lines = [",".join(header)] + [",".join(_fmt(row[k]) for k in header) for row in rows]
+    """Writes the aggregated rows as CSV (:data:`CSV_COLUMNS`), atomically.
+
+    With no rows (a run that has not trained yet) the file holds the header.
+    """
+    lines = [",".join(CSV_COLUMNS)] + [",".join(_fmt(row[k]) for k in CSV_COLUMNS) for row in rows]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
@@ -152,4 +160,36 @@ def plot_learning_curve(path, rows, threshold, title: str) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def evaluation_table(means: dict, threshold, max_rows: int = 16) -> list[str]:
+    """Lines of a table of mean greedy returns per seed, and a min/median/max summary.
+
+    Args:
+      means: ``{"gymnax": (S,), "gymnasium": (S,) (optional)}`` mean returns.
+      threshold: the solve threshold, or ``None``.
+      max_rows: seeds listed one per line up to this many; the summary always.
+    """
+    means = {name: np.asarray(means[name], np.float64) for name in ("gymnax", "gymnasium") if name in means}
+    num_seeds = len(next(iter(means.values())))
+    lines = []
+    if num_seeds <= max_rows:
+        lines.append("  " + f"{'seed':>4}" + "".join(f"  {name:>9}" for name in means))
+        for i in range(num_seeds):
+            lines.append("  " + f"{i:>4}" + "".join(f"  {m[i]:9.1f}" for m in means.values()))
+    for name, m in means.items():
+        at = "" if threshold is None else f", {int(np.sum(m >= threshold))}/{num_seeds} seeds >= {threshold:g}"
+        lines.append(f"  {name}: min {m.min():.1f}  median {np.median(m):.1f}  max {m.max():.1f}{at}")
+    return lines
+
+
+def write_gif(path, frames, fps: int = 50) -> None:
+    """Writes ``(H, W, 3)`` uint8 frames as a looping animated GIF, atomically."""
+    from PIL import Image
+
+    images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                   duration=max(1, round(1000 / fps)), loop=0)
     atomic_write_bytes(path, buffer.getvalue())

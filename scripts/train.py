@@ -6,9 +6,24 @@
     python scripts/train.py --num-seeds 256 --out runs/many
 
 Every Config field is a flag. The run directory gets config.json,
-metrics.csv, learning_curve.png, checkpoint.npz and summary.json; then every
-seed's greedy policy is evaluated in gymnax and in gymnasium's own CartPole.
-Ctrl-C (or SIGTERM) saves a checkpoint; ``--resume --out RUN_DIR`` continues.
+metrics.csv, learning_curve.png, checkpoint.npz and summary.json, each written
+atomically; then every seed's greedy policy is evaluated in gymnax and in
+gymnasium's own CartPole.
+
+Reliability:
+
+- Every flag is checked before any work: bad input prints one line
+  ``train.py: error: ...`` naming the flag, the value and what is allowed, and
+  exits with code 2, leaving any existing run untouched.
+- The checkpoint holds the full training state from iteration 0 on
+  (``--checkpoint-every N`` saves it every N iterations too), so after a crash
+  or ``kill -9`` at any moment ``--resume --out RUN_DIR`` continues from the
+  last one and ends bitwise where an uninterrupted run would.
+- Ctrl-C or SIGTERM saves a checkpoint and exits (130 / 143) saying how to
+  resume; a second one exits at once (the last checkpoint stays whole).
+- A non-finite loss, gradient or parameter stops the run with exit code 3,
+  naming the iteration and the seeds; the checkpoint keeps their last finite
+  parameters.
 """
 
 from __future__ import annotations
@@ -19,18 +34,19 @@ PROCESS_START = time.perf_counter()
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
+import difflib  # noqa: E402
 import os  # noqa: E402
-import shutil  # noqa: E402
+import re  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jax_reinforce.config import BASELINES, GRADIENTS, OPTIMIZERS, Config, flag_of  # noqa: E402
+from jax_reinforce.config import BASELINES, GRADIENTS, OPTIMIZERS, Config, config_error, flag_of  # noqa: E402
 
+PROG = "train.py"
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NONFINITE = 3
 EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -42,93 +58,99 @@ class UsageError(Exception):
 
 
 class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are a :class:`UsageError` naming the flag and what is allowed."""
+
     def error(self, message):
+        named = re.match(r"^argument (\S+): (.*)$", message)
+        if named and named.group(1) in named.group(2):  # "argument --x: x (--x) must ...": say it once
+            message = named.group(2)
+        unknown = re.match(r"^unrecognized arguments: (.*)$", message)
+        if unknown:
+            flags = [s for a in self._actions for s in a.option_strings]
+            first = unknown.group(1).split()[0].split("=", 1)[0]
+            close = [f for f in flags if f.startswith(first)] or difflib.get_close_matches(first, flags, n=1, cutoff=0.75)
+            hint = f"did you mean {close[0]}? " if close else ""
+            message = f"unknown argument {unknown.group(1)!r}; {hint}see {self.prog} --help for the flags allowed"
         raise UsageError(message)
 
 
-def _positive_int(flag):
+def print_error(message) -> None:
+    """``train.py: error: <message>`` as exactly one line on stderr."""
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def _run_int(flag: str, low: int):
+    """An integer run flag (not a Config field) of at least ``low``."""
+
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 1; got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 1; got {text!r}")
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= {low}; got {text!r}")
         return value
 
     return parse
 
 
-def _nonneg_int(flag):
+def _config_value(field: str, convert):
+    """A Config field's flag: converted here, checked by Config (one message for both)."""
+
     def parse(text):
         try:
-            value = int(text)
+            return convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 0; got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 0; got {text!r}")
-        return value
-
-    return parse
-
-
-def _finite_float(flag, allowed):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be {allowed}; got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{flag} must be {allowed}; got {text!r}")
-        return value
+            raise argparse.ArgumentTypeError(str(config_error(field, text))) from None
 
     return parse
 
 
 def _hidden(text):
-    allowed = "comma-separated layer widths, each an integer >= 1 (e.g. 8 or 64,64)"
-    parts = [p.strip() for p in text.split(",")] if text.strip() else []
-    if not parts or not all(p.isdigit() and int(p) >= 1 for p in parts):
-        raise argparse.ArgumentTypeError(f"--hidden must be {allowed}; got {text!r}")
-    return tuple(int(p) for p in parts)
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            str(config_error("hidden", text, "comma-separated layer widths, each an integer >= 1 (e.g. 8 or 64,64)"))
+        ) from None
 
 
-def _max_grad_norm(text):
-    if text.lower() == "none":
-        return None
-    return _finite_float("--max-grad-norm", "'none' or a finite number > 0")(text)
+def _optional_float(text):
+    return None if text.strip().lower() == "none" else float(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = Config()
     p = OneLineParser(
-        prog="train.py",
+        prog=PROG,
         description="Train REINFORCE agents, vmapped over environments and seeds, in one jit.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,  # a flag is compared with a resumed run's config by its full name
     )
     g = p.add_argument_group("config (every jax_reinforce.Config field)")
     g.add_argument("--env", default=d.env, help="gymnax environment: CartPole-v1, CartPole-v0, Acrobot-v1, ...")
     g.add_argument("--hidden", type=_hidden, default=d.hidden, help="hidden layer widths, e.g. 8 or 64,64")
-    g.add_argument("--num-envs", type=_positive_int("--num-envs"), default=d.num_envs, help="environments per agent (one episode each per iteration)")
-    g.add_argument("--num-seeds", type=_positive_int("--num-seeds"), default=d.num_seeds, help="agents trained at once")
-    g.add_argument("--iterations", type=_positive_int("--iterations"), default=d.iterations, help="maximum policy updates")
-    g.add_argument("--lr", type=_finite_float("--lr", "a finite number > 0"), default=d.learning_rate, help="learning rate")
+    g.add_argument("--num-envs", type=_config_value("num_envs", int), default=d.num_envs, help="environments per agent (one episode each per iteration)")
+    g.add_argument("--num-seeds", type=_config_value("num_seeds", int), default=d.num_seeds, help="agents trained at once")
+    g.add_argument("--iterations", type=_config_value("iterations", int), default=d.iterations, help="maximum policy updates")
+    g.add_argument("--lr", type=_config_value("learning_rate", float), default=d.learning_rate, help="learning rate")
     g.add_argument("--optimizer", default=d.optimizer, help="one of " + ", ".join(OPTIMIZERS))
-    g.add_argument("--gamma", type=_finite_float("--gamma", "a number in [0, 1]"), default=d.gamma, help="discount factor")
-    g.add_argument("--entropy-coef", type=_finite_float("--entropy-coef", "a finite number >= 0"), default=d.entropy_coef, help="entropy bonus weight")
-    g.add_argument("--max-grad-norm", type=_max_grad_norm, default=d.max_grad_norm, help="clip the global gradient norm ('none' to disable)")
+    g.add_argument("--gamma", type=_config_value("gamma", float), default=d.gamma, help="discount factor")
+    g.add_argument("--entropy-coef", type=_config_value("entropy_coef", float), default=d.entropy_coef, help="entropy bonus weight")
+    g.add_argument("--max-grad-norm", type=_config_value("max_grad_norm", _optional_float), default=d.max_grad_norm, help="clip the global gradient norm ('none' to disable)")
     g.add_argument("--baseline", default=d.baseline, help="one of " + ", ".join(BASELINES))
     g.add_argument("--grad", default=d.grad, help="one of " + ", ".join(GRADIENTS) + " (manual: the hand-derived gradient)")
-    g.add_argument("--seed", type=_nonneg_int("--seed"), default=d.seed, help="root seed; agent i uses fold_in(seed, i)")
-    g.add_argument("--rollout-steps", type=_positive_int("--rollout-steps"), default=d.rollout_steps, help="rollout window (default: the episode limit)")
+    g.add_argument("--seed", type=_config_value("seed", int), default=d.seed, help="root seed; agent i uses fold_in(seed, i)")
+    g.add_argument("--rollout-steps", type=_config_value("rollout_steps", int), default=d.rollout_steps, help="rollout window (default: the episode limit)")
     g.add_argument("--stop-when-solved", action=argparse.BooleanOptionalAction, default=d.stop_when_solved, help="freeze each agent once solved, stop when all are")
     r = p.add_argument_group("run")
     r.add_argument("--out", default=None, help="run directory (default: runs/<env>-<date>-<time>)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    r.add_argument("--checkpoint-every", type=_nonneg_int("--checkpoint-every"), default=0, help="save the full training state every N iterations (0: only at the end)")
-    r.add_argument("--chunk-iterations", type=_positive_int("--chunk-iterations"), default=8, help="iterations per jitted call between progress updates (results do not depend on it)")
-    r.add_argument("--eval-episodes", type=_nonneg_int("--eval-episodes"), default=100, help="greedy evaluation episodes per seed in gymnax and gymnasium (0: skip)")
+    r.add_argument("--checkpoint-every", type=_run_int("--checkpoint-every", 0), default=0, help="also save the full training state every N iterations (0: at the start, on a signal and at the end)")
+    r.add_argument("--chunk-iterations", type=_run_int("--chunk-iterations", 1), default=8, help="iterations per jitted call between progress updates (results do not depend on it)")
+    r.add_argument("--eval-episodes", type=_run_int("--eval-episodes", 0), default=100, help="greedy evaluation episodes per seed in gymnax and gymnasium (0: skip)")
     r.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=True, help="persistent XLA compilation cache in the user cache directory")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -159,54 +181,96 @@ def explicit_flags(argv) -> set[str]:
     return {a.split("=", 1)[0] for a in argv if a.startswith("--")}
 
 
-def check_env_name(name: str) -> None:
-    from jax_reinforce.envs import CARTPOLE_NAMES
+def _typed_fields(argv) -> set[str]:
+    """The Config fields whose flags the user typed."""
+    typed = explicit_flags(argv)
+    fields = set()
+    for field in dataclasses.fields(Config):
+        flags = {flag_of(field.name)}
+        if field.name == "stop_when_solved":
+            flags = {"--stop-when-solved", "--no-stop-when-solved"}
+        if flags & typed:
+            fields.add(field.name)
+    return fields
 
-    if name in CARTPOLE_NAMES:
-        return
-    try:
-        from jax_reinforce.envs import make_env
 
-        make_env(name)
-    except ValueError as error:
-        raise UsageError(f"--env {error}".replace("--env env ", "--env ")) from None
+def check_resumable(out: Path, config: Config, argv) -> Config:
+    """The config to continue the run in ``out`` with; refuses what cannot be resumed.
+
+    The flags typed now must agree with the run's config; only
+    ``--iterations`` may grow.
+    """
+    import numpy as np
+
+    from jax_reinforce.checkpoint import CHECKPOINT_NAME, load_checkpoint_arrays
+
+    if not out.is_dir():
+        raise UsageError(f"--resume: --out {str(out)!r} must be an existing run directory; it does not exist")
+    if not (out / CHECKPOINT_NAME).is_file():
+        raise UsageError(
+            f"--resume: --out {str(out)!r} holds no run to resume (no {CHECKPOINT_NAME} there; "
+            f"a run killed before its first checkpoint starts anew without --resume)"
+        )
+    arrays, saved = load_checkpoint_arrays(out)  # CheckpointError is a ValueError
+    failed = arrays.get("state/failed_at")
+    if failed is not None and failed.dtype.kind in "iu" and (failed >= 0).any():
+        seeds = np.flatnonzero(failed >= 0).tolist()
+        raise UsageError(
+            f"--resume: the run in --out {str(out)!r} stopped on non-finite values in seeds {seeds} "
+            f"at iteration {int(failed[failed >= 0].min())} and cannot continue; start a new run with a "
+            f"smaller --lr or a --max-grad-norm"
+        )
+    typed = _typed_fields(argv)
+    for field in sorted(typed - {"iterations"}):
+        now, then = getattr(config, field), getattr(saved, field)
+        if now != then:
+            raise UsageError(
+                f"--resume: {flag_of(field)} {now!r} differs from the run's {then!r}; drop the flag or start a new run"
+            )
+    iterations = config.iterations if "iterations" in typed else saved.iterations
+    if iterations < saved.iterations:
+        raise UsageError(
+            f"--resume: --iterations must be at least the run's {saved.iterations}; got {iterations}"
+        )
+    return saved.replace(iterations=iterations)
+
+
+def holds_files(out: Path) -> bool:
+    """Whether ``out`` holds anything but temporaries of a killed write (``.<name>.*.tmp``)."""
+    stale = {f".{name}." for name in RUN_FILES}
+    return any(
+        not (p.name.endswith(".tmp") and any(p.name.startswith(prefix) for prefix in stale))
+        for p in out.iterdir()
+    )
 
 
 def prepare_run_dir(args, config: Config, argv) -> tuple[Path, Config]:
-    """Checks the output directory before any work; returns it and the config to run."""
+    """Checks the output directory before any work; returns it and the config to run.
+
+    Changes nothing on disk unless every check passes; then creates the
+    directory, or (``--overwrite``) clears the old run's files.
+    """
     from datetime import datetime
 
-    out = Path(args.out) if args.out else Path("runs") / f"{config.env}-{datetime.now():%Y%m%d-%H%M%S}"
+    from jax_reinforce.checkpoint import remove_stale_temporaries
+
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite exclude each other; choose one")
+    if args.out is not None and not args.out.strip():
+        raise UsageError(f"--out must be a directory path; got {args.out!r}")
+    if args.resume and args.out is None:
+        raise UsageError("--resume needs --out RUN_DIR, the run directory to continue")
+    out = Path(args.out) if args.out else Path("runs") / f"{config.env}-{datetime.now():%Y%m%d-%H%M%S}"
     if args.resume:
-        if not (out / "checkpoint.npz").is_file():
-            raise UsageError(f"--resume: no run to resume in --out {str(out)!r} (no checkpoint.npz there)")
-        from jax_reinforce.checkpoint import load_checkpoint_arrays
-
-        _, saved = load_checkpoint_arrays(out)  # CheckpointError is a ValueError
-        # Flags typed now must agree with the run's config (only --iterations may grow).
-        typed = explicit_flags(argv)
-        for field in dataclasses.fields(Config):
-            flag = flag_of(field.name)
-            if field.name == "stop_when_solved":
-                typed_here = {"--stop-when-solved", "--no-stop-when-solved"} & typed
-            else:
-                typed_here = {flag} & typed
-            if not typed_here or field.name == "iterations":
-                continue
-            now, then = getattr(config, field.name), getattr(saved, field.name)
-            if now != then:
-                raise UsageError(f"--resume: {flag} {now!r} differs from the run's {then!r}; drop the flag or start a new run")
-        iterations = config.iterations if "--iterations" in typed else saved.iterations
-        if iterations < saved.iterations:
-            raise UsageError(f"--iterations {iterations} is fewer than the run's {saved.iterations}")
-        return out, saved.replace(iterations=iterations)
+        config = check_resumable(out, config, argv)
+        remove_stale_temporaries(out, RUN_FILES)
+        return out, config
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {str(out)!r} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not args.overwrite:
-            raise UsageError(f"--out {str(out)!r} already holds a run; pass --resume to continue it or --overwrite to replace it")
+        raise UsageError(f"--out {str(out)!r} must be a directory; it exists and is not one")
+    if out.is_dir() and holds_files(out) and not args.overwrite:
+        raise UsageError(
+            f"--out {str(out)!r} already holds files; pass --resume to continue its run or --overwrite to replace it"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -218,7 +282,41 @@ def prepare_run_dir(args, config: Config, argv) -> tuple[Path, Config]:
         for name in RUN_FILES:
             if (out / name).exists():
                 (out / name).unlink()
+    remove_stale_temporaries(out, RUN_FILES)
     return out, config
+
+
+class StopSignals:
+    """Turns SIGINT and SIGTERM into a request to stop after the current chunk.
+
+    The first signal is recorded (``stop.signum``) and the training loop saves
+    a checkpoint and exits. A second one exits at once: every file is written
+    atomically, so the last checkpoint stays whole.
+    """
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def __bool__(self):
+        return self.signum is not None
+
+    def _handle(self, signum, _frame):
+        if self.signum is None:
+            self.signum = signum
+            return
+        print(f"\n{PROG}: second {signal.Signals(signum).name}: exiting now; the last checkpoint is kept",
+              file=sys.stderr, flush=True)
+        os._exit(EXIT_INTERRUPTED[signum])
+
+    def __enter__(self):
+        self._previous = {s: signal.signal(s, self._handle) for s in EXIT_INTERRUPTED}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        return False
 
 
 class Progress:
@@ -250,27 +348,31 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser().parse_args(argv)
-        config = config_from_args(args)
-        check_env_name(config.env)
+        config = config_from_args(args)  # ValueError for a bad value, unknown environment included
         out, config = prepare_run_dir(args, config, argv)
     except (UsageError, ValueError) as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
+        print_error(error)
         return EXIT_BAD_INPUT
 
-    stop_signal = {}
+    with StopSignals() as stop:
+        try:
+            return train_run(args, config, out, stop)
+        except UsageError as error:
+            print_error(error)
+            return EXIT_BAD_INPUT
+        except OSError as error:  # disk full, run directory removed, ...: one line, not a traceback
+            print_error(f"cannot write the run: {error}; every file is written whole, "
+                        f"so the last checkpoint in {out} (if any) is intact")
+            return EXIT_FAILED
+        except Exception as error:  # out of memory: one line, not a traceback
+            if not (isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error)):
+                raise
+            print_error(f"out of memory ({str(error).splitlines()[0][:200]}); try a smaller --num-envs, "
+                        f"--num-seeds or --hidden; the last checkpoint in {out} is kept")
+            return EXIT_FAILED
 
-    def on_signal(signum, _frame):
-        stop_signal.setdefault("signum", signum)
 
-    previous = {s: signal.signal(s, on_signal) for s in EXIT_INTERRUPTED}
-    try:
-        return train_run(args, config, out, stop_signal)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
+def train_run(args, config: Config, out: Path, stop: StopSignals) -> int:
     import numpy as np
 
     import jax
@@ -283,29 +385,20 @@ def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
 
     from jax_reinforce.checkpoint import CheckpointError, load_train_state, save_checkpoint
     from jax_reinforce.envs import make_env
+    from jax_reinforce.evaluation import evaluate_policies
     from jax_reinforce.reporting import aggregate_metrics, first_solved_iteration, plot_learning_curve, write_json, write_metrics_csv
     from jax_reinforce.runner import SeedRunner
     from jax_reinforce.training import agent_keys
 
     env_spec = make_env(config.env)
     t_import = time.perf_counter() - PROCESS_START
-    print(f"devices: {', '.join(str(d) for d in jax.devices())}", file=sys.stderr)
 
     t0 = time.perf_counter()
-    runner = SeedRunner(config, env_spec, args.chunk_iterations, options)
+    # A chunk never crosses a checkpoint, so --checkpoint-every N saves every N iterations.
+    chunk = min(args.chunk_iterations, args.checkpoint_every or args.chunk_iterations, config.iterations)
+    runner = SeedRunner(config, env_spec, chunk, options)
     runner.init(agent_keys(config.seed, config.num_seeds))
-    if args.resume:
-        try:
-            loaded, history, _ = load_train_state(out, runner.state)
-        except CheckpointError as error:
-            print(f"train.py: error: --resume: {error}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        runner.restore(loaded, history)
-        print(f"resuming {out} at iteration {runner.iterations_run}", file=sys.stderr)
-    else:
-        write_json(out / "config.json", config.to_dict())
-    runner.compile()
-    t_compile = time.perf_counter() - t0
+    progress = Progress(config.iterations, args.quiet)
 
     def write_rows():
         rows = aggregate_metrics(runner.history, np.asarray(runner.state.solved_at), runner.solve_scores())
@@ -313,13 +406,40 @@ def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
         return rows
 
     def save():
+        # The checkpoint first: metrics.csv is rebuilt from its history on resume.
         save_checkpoint(out, runner.state.params, config, runner.state, runner.history)
         write_rows()
 
-    progress = Progress(config.iterations, args.quiet)
+    def interrupted():
+        progress.close()
+        save()
+        print(f"{PROG}: stopped by {signal.Signals(stop.signum).name} at iteration {runner.iterations_run}; "
+              f"checkpoint saved; resume with: python scripts/train.py --resume --out {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED[stop.signum]
+
+    if args.resume:
+        try:
+            loaded, history, _ = load_train_state(out, runner.state)
+        except CheckpointError as error:
+            raise UsageError(f"--resume: {error}") from None
+        runner.restore(loaded, history)
+        print(f"resuming {out} at iteration {runner.iterations_run}", file=sys.stderr)
+    else:
+        save()  # iteration 0: from now on there is always a checkpoint to resume from
+    write_json(out / "config.json", config.to_dict())  # on resume, --iterations may have grown
+    print(f"devices: {', '.join(str(d) for d in jax.devices())}", file=sys.stderr)
+    if stop:
+        return interrupted()
+    runner.compile()
+    t_compile = time.perf_counter() - t0
+
     t_train = 0.0
     last_saved_block = runner.iterations_run // max(args.checkpoint_every, 1)
-    while runner.running().any():
+    while True:
+        if stop:
+            return interrupted()
+        if not runner.running().any():
+            break
         t = time.perf_counter()
         metrics = runner.run_chunk()
         dt = time.perf_counter() - t
@@ -332,19 +452,12 @@ def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
         failed = np.asarray(runner.state.failed_at)
         if (failed >= 0).any():
             progress.close()
-            save()
-            seeds = np.flatnonzero(failed >= 0).tolist()
-            print(f"train.py: error: non-finite loss, gradient or parameters at iteration {int(failed[failed >= 0].min())} "
-                  f"in seeds {seeds}; their last finite parameters are saved in {out / 'checkpoint.npz'}; "
-                  f"try a smaller --lr or --max-grad-norm", file=sys.stderr)
+            save()  # the failed update was not applied: the saved parameters are the last finite ones
+            where = ", ".join(f"seed {i} at iteration {failed[i]}" for i in np.flatnonzero(failed >= 0))
+            print_error(f"non-finite loss, gradient or parameters: {where}; training stopped; "
+                        f"{out / 'checkpoint.npz'} keeps their last finite parameters; "
+                        f"start a new run with a smaller --lr or a --max-grad-norm")
             return EXIT_NONFINITE
-        if stop_signal:
-            progress.close()
-            save()
-            signum = stop_signal["signum"]
-            print(f"train.py: stopped by {signal.Signals(signum).name} at iteration {runner.iterations_run}; "
-                  f"checkpoint saved; resume with: python scripts/train.py --resume --out {out}", file=sys.stderr)
-            return EXIT_INTERRUPTED[signum]
         if args.checkpoint_every:
             block = runner.iterations_run // args.checkpoint_every
             if block != last_saved_block:
@@ -360,18 +473,14 @@ def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
     plot_learning_curve(out / "learning_curve.png", rows, threshold, f"REINFORCE on {config.env}, {config.num_seeds} seeds")
     solved_at = np.asarray(state.solved_at)
     steps_per_iteration = history["env_steps"].sum(axis=0)
+    if stop:  # training is complete and saved; a resume only evaluates
+        return interrupted()
 
     t_eval0 = time.perf_counter()
     evaluation = {}
     if args.eval_episodes:
-        from jax_reinforce.evaluation import evaluate_gymnasium, evaluate_gymnax
-
-        params = jax.device_get(state.params)
-        gx = evaluate_gymnax(state.params, env_spec, args.eval_episodes, jax.random.PRNGKey(config.seed + 1))
-        evaluation["gymnax_mean"] = gx.mean(axis=1).tolist()
-        if config.env in ("CartPole-v0", "CartPole-v1"):
-            gy = evaluate_gymnasium(params, config.env, args.eval_episodes, seed=config.seed)
-            evaluation["gymnasium_mean"] = gy.mean(axis=1).tolist()
+        results = evaluate_policies(state.params, env_spec, args.eval_episodes, config.seed)
+        evaluation = {f"{name}_mean": returns.mean(axis=1).tolist() for name, returns in results.items()}
     t_eval = time.perf_counter() - t_eval0
 
     all_solved_iteration = first_solved_iteration(rows, config.num_seeds)
@@ -407,6 +516,8 @@ def train_run(args, config: Config, out: Path, stop_signal: dict) -> int:
 
 
 def print_report(summary, config, out):
+    from jax_reinforce.reporting import evaluation_table
+
     s = summary["seconds"]
     print(f"{config.env}: {summary['seeds_solved']}/{config.num_seeds} seeds solved in training "
           f"(threshold {summary['solve_threshold']}), {summary['iterations_run']} iterations, "
@@ -415,19 +526,10 @@ def print_report(summary, config, out):
           f"eval {s['eval']:.2f}s  total {s['total']:.2f}s  ({summary['env_steps_per_second_train'] / 1e6:.2f}M env-steps/s)")
     ev = summary["evaluation"]
     if ev:
-        n = summary["evaluation_episodes"]
-        print(f"greedy evaluation, {n} episodes per seed (mean return):")
-        gx, gy = ev.get("gymnax_mean", []), ev.get("gymnasium_mean", [])
-        if config.num_seeds <= 16:
-            print(f"  {'seed':>4}  {'gymnax':>8}  {'gymnasium':>9}")
-            for i in range(config.num_seeds):
-                gy_text = f"{gy[i]:9.1f}" if gy else f"{'-':>9}"
-                print(f"  {i:>4}  {gx[i]:8.1f}  {gy_text}")
-        for name, values in (("gymnax", gx), ("gymnasium", gy)):
-            if values:
-                thr = summary["solve_threshold"]
-                at = "" if thr is None else f", {sum(v >= thr for v in values)}/{len(values)} seeds >= {thr:g}"
-                print(f"  {name}: min {min(values):.1f}  median {sorted(values)[len(values) // 2]:.1f}  max {max(values):.1f}{at}")
+        print(f"greedy evaluation, {summary['evaluation_episodes']} episodes per seed (mean return):")
+        means = {name[: -len("_mean")]: values for name, values in ev.items()}
+        for line in evaluation_table(means, summary["solve_threshold"]):
+            print(line)
     print(f"run directory: {out}")
 
 

@@ -1,0 +1,154 @@
+#!/usr/bin/env python
+"""Evaluate a trained run: greedy episodes in gymnax and gymnasium, and a GIF.
+
+    python scripts/evaluate.py runs/CartPole-v1-20261124-163313
+    python scripts/evaluate.py RUN_DIR --episodes 20 --gif cartpole.gif
+
+Loads RUN_DIR/checkpoint.npz (checked, never unpickled), plays --episodes
+greedy episodes per seed in gymnax and, for CartPole, in gymnasium's own
+implementation, and prints the mean return of every seed. ``--gif PATH``
+renders one gymnasium episode of the best seed. Bad input exits with code 2
+and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+PROG = "evaluate.py"
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are a :class:`UsageError` naming the flag and what is allowed."""
+
+    def error(self, message):
+        raise UsageError(clean_argparse_message(self, message))
+
+
+def clean_argparse_message(parser: argparse.ArgumentParser, message: str) -> str:
+    # "argument --x: --x must be ..." says the flag twice.
+    message = re.sub(r"^argument (\S+): (?=\1 )", "", message)
+    unknown = re.match(r"^unrecognized arguments: (.*)$", message)
+    if unknown:
+        flags = [s for a in parser._actions for s in a.option_strings]
+        first = unknown.group(1).split()[0].split("=", 1)[0]
+        close = [f for f in flags if f.startswith(first)] or difflib.get_close_matches(first, flags, n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}? " if close else ""
+        message = f"unknown argument {unknown.group(1)!r}; {hint}see {parser.prog} --help for the flags allowed"
+    return message
+
+
+def _int_at_least(flag: str, low: int, high: int | None = None):
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be {allowed}; got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{flag} must be {allowed}; got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog=PROG,
+        description="Evaluate a run's policies greedily in gymnax and gymnasium; optionally render a GIF.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by scripts/train.py")
+    p.add_argument("--episodes", type=_int_at_least("--episodes", 1), default=100, help="greedy episodes per seed, in each implementation")
+    p.add_argument("--seed", type=_int_at_least("--seed", 0, 2**32 - 1), default=None,
+                   help="evaluation seed (default: the run's seed, as in its summary.json)")
+    p.add_argument("--gif", default=None, metavar="PATH", help="render one episode of the best seed to this animated GIF")
+    p.add_argument("--fps", type=_int_at_least("--fps", 1, 100), default=50, help="frames per second of the GIF")
+    return p
+
+
+def check_run_dir(text: str) -> Path:
+    run_dir = Path(text)
+    if not text or not run_dir.is_dir():
+        raise UsageError(f"RUN_DIR must be an existing run directory; got {text!r}")
+    return run_dir
+
+
+def check_gif_path(text: str) -> Path:
+    """Refuses a GIF path that cannot be written, before any work."""
+    path = Path(text)
+    if not text or path.suffix.lower() != ".gif":
+        raise UsageError(f"--gif must be a file path ending in .gif; got {text!r}")
+    if path.is_dir():
+        raise UsageError(f"--gif must be a file path ending in .gif; got {text!r}, a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"--gif {text!r} cannot be written: its directory {str(parent)!r} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise UsageError(f"--gif {text!r} cannot be written: {error.strerror or error}") from None
+    return path
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        run_dir = check_run_dir(args.run_dir)
+        gif = check_gif_path(args.gif) if args.gif is not None else None
+        from jax_reinforce.checkpoint import load_checkpoint
+        from jax_reinforce.evaluation import render_unavailable_reason
+
+        params, config = load_checkpoint(run_dir)  # CheckpointError is a ValueError
+        if gif is not None and (reason := render_unavailable_reason(config.env)):
+            raise UsageError(f"--gif: {reason}")
+    except (UsageError, ValueError) as error:
+        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return evaluate(params, config, run_dir, args, gif)
+
+
+def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
+    from jax_reinforce.envs import make_env
+    from jax_reinforce.evaluation import best_seed, evaluate_policies, render_episode
+    from jax_reinforce.reporting import evaluation_table, write_gif
+
+    env_spec = make_env(config.env)
+    seed = config.seed if args.seed is None else args.seed
+    results = evaluate_policies(params, env_spec, args.episodes, seed)
+    print(f"{run_dir}: {config.env}, {config.num_seeds} seeds; greedy evaluation, "
+          f"{args.episodes} episodes per seed (mean return):")
+    means = {name: returns.mean(axis=1) for name, returns in results.items()}
+    for line in evaluation_table(means, env_spec.solve_threshold):
+        print(line)
+    if gif is not None:
+        # gymnasium draws with pygame where installed: no window, no sound card wanted.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        best = best_seed(results)
+        frames, episode_return = render_episode(params, config.env, best, reset_seed=seed)
+        write_gif(gif, frames, args.fps)
+        print(f"gif: {gif} (seed {best}, one episode, return {episode_return:g}, {len(frames)} frames)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
