@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-episodes", type=_run_int("--eval-episodes", 0), default=100, help="greedy evaluation episodes per seed in gymnax and gymnasium (0: skip)")
     r.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=True, help="persistent XLA compilation cache in the user cache directory")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    m = p.add_argument_group("devices and processes")
+    m.add_argument("--devices", default=None, help="devices to train on: 'all' or a count (default: one per process); the seeds, and with fewer seeds than devices the environments, are sharded over them")
+    m.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's address, the same for every process of a multi-process job")
+    m.add_argument("--num-processes", type=_run_int("--num-processes", 1), default=None, help="processes in the job (one per host, or several on one machine)")
+    m.add_argument("--process-id", type=_run_int("--process-id", 0), default=None, help="this process, 0 to --num-processes - 1; process 0 writes the run directory")
     return p
 
 
@@ -244,7 +249,7 @@ def holds_files(out: Path) -> bool:
     )
 
 
-def prepare_run_dir(args, config: Config, argv) -> tuple[Path, Config]:
+def prepare_run_dir(args, config: Config, argv, writer: bool = True) -> tuple[Path, Config]:
     """Checks the output directory before any work; returns it and the config to run.
 
     Changes nothing on disk unless every check passes; then creates the
@@ -262,8 +267,11 @@ def prepare_run_dir(args, config: Config, argv) -> tuple[Path, Config]:
         raise UsageError("--resume needs --out RUN_DIR, the run directory to continue")
     out = Path(args.out) if args.out else Path("runs") / f"{config.env}-{datetime.now():%Y%m%d-%H%M%S}"
     if args.resume:
-        config = check_resumable(out, config, argv)
-        remove_stale_temporaries(out, RUN_FILES)
+        config = check_resumable(out, config, argv)  # every process reads the run (a shared filesystem)
+        if writer:
+            remove_stale_temporaries(out, RUN_FILES)
+        return out, config
+    if not writer:  # processes other than 0 never touch the run directory
         return out, config
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} must be a directory; it exists and is not one")
@@ -346,17 +354,30 @@ class Progress:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    problem, joined = None, False
     try:
         args = build_parser().parse_args(argv)
+        joined = join_job(args)  # first: before anything starts JAX's backends
         config = config_from_args(args)  # ValueError for a bad value, unknown environment included
-        out, config = prepare_run_dir(args, config, argv)
+        from jax_reinforce.distributed import select_devices
+
+        devices = select_devices(args.devices)
+        out, config = prepare_run_dir(args, config, argv, writer=not joined or _process_index() == 0)
     except (UsageError, ValueError) as error:
-        print_error(error)
+        problem = error
+    if joined:  # in a job, every process stops if one cannot start
+        from jax_reinforce.distributed import any_process
+
+        stop_all = any_process(problem is not None)
+    else:
+        stop_all = problem is not None
+    if stop_all:
+        print_error(problem or "another process of the job could not start; see its error")
         return EXIT_BAD_INPUT
 
     with StopSignals() as stop:
         try:
-            return train_run(args, config, out, stop)
+            return train_run(args, config, out, stop, devices)
         except UsageError as error:
             print_error(error)
             return EXIT_BAD_INPUT
@@ -372,7 +393,26 @@ def main(argv=None) -> int:
             return EXIT_FAILED
 
 
-def train_run(args, config: Config, out: Path, stop: StopSignals) -> int:
+def _process_index() -> int:
+    import jax
+
+    return jax.process_index()
+
+
+def join_job(args) -> bool:
+    """``--coordinator/--num-processes/--process-id``: joins the multi-process job; whether there is one."""
+    if args.coordinator is None and args.num_processes is None and args.process_id is None:
+        return False  # one process: JAX is not even imported yet
+    from jax_reinforce.distributed import initialize_distributed
+
+    try:
+        return initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    except RuntimeError as error:  # coordinator unreachable, timeout
+        raise UsageError(f"--coordinator {args.coordinator!r}: could not join the job of {args.num_processes} "
+                         f"processes: {str(error).splitlines()[0][:200]}") from None
+
+
+def train_run(args, config: Config, out: Path, stop: StopSignals, devices: list) -> int:
     import numpy as np
 
     import jax
@@ -387,6 +427,7 @@ def train_run(args, config: Config, out: Path, stop: StopSignals) -> int:
     from jax_reinforce.envs import make_env
     from jax_reinforce.evaluation import evaluate_policies
     from jax_reinforce.reporting import aggregate_metrics, first_solved_iteration, plot_learning_curve, write_json, write_metrics_csv
+    from jax_reinforce.distributed import ShardedRunner, any_process
     from jax_reinforce.runner import SeedRunner
     from jax_reinforce.training import agent_keys
 
@@ -396,39 +437,58 @@ def train_run(args, config: Config, out: Path, stop: StopSignals) -> int:
     t0 = time.perf_counter()
     # A chunk never crosses a checkpoint, so --checkpoint-every N saves every N iterations.
     chunk = min(args.chunk_iterations, args.checkpoint_every or args.chunk_iterations, config.iterations)
-    runner = SeedRunner(config, env_spec, chunk, options)
+    main_process = jax.process_index() == 0  # writes the run directory; every process trains its share
+    if len(devices) == 1 and jax.process_count() == 1:
+        runner, layout = SeedRunner(config, env_spec, chunk, options), "1 device"
+    else:
+        runner = ShardedRunner(config, env_spec, chunk, options, devices=devices)
+        layout = runner.describe()
     runner.init(agent_keys(config.seed, config.num_seeds))
-    progress = Progress(config.iterations, args.quiet)
+    progress = Progress(config.iterations, args.quiet or not main_process)
+
+    def stopping():
+        return any_process(bool(stop))  # a signal to any process stops them all, at the same chunk
 
     def write_rows():
+        if not main_process:
+            return None
         rows = aggregate_metrics(runner.history, np.asarray(runner.state.solved_at), runner.solve_scores())
         write_metrics_csv(out / "metrics.csv", rows)
         return rows
 
     def save():
         # The checkpoint first: metrics.csv is rebuilt from its history on resume.
-        save_checkpoint(out, runner.state.params, config, runner.state, runner.history)
-        write_rows()
+        if main_process:
+            save_checkpoint(out, runner.state.params, config, runner.state, runner.history)
+            write_rows()
 
     def interrupted():
         progress.close()
         save()
-        print(f"{PROG}: stopped by {signal.Signals(stop.signum).name} at iteration {runner.iterations_run}; "
-              f"checkpoint saved; resume with: python scripts/train.py --resume --out {out}", file=sys.stderr)
-        return EXIT_INTERRUPTED[stop.signum]
+        signum = stop.signum or signal.SIGTERM  # another process of the job got the signal
+        if main_process:
+            print(f"{PROG}: stopped by {signal.Signals(signum).name} at iteration {runner.iterations_run}; "
+                  f"checkpoint saved; resume with: python scripts/train.py --resume --out {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED[signum]
 
     if args.resume:
+        problem = None
         try:
             loaded, history, _ = load_train_state(out, runner.state)
         except CheckpointError as error:
-            raise UsageError(f"--resume: {error}") from None
+            problem = error
+        if any_process(problem is not None):
+            raise UsageError(f"--resume: {problem or 'another process could not read the checkpoint (--out must be on a filesystem every process reads)'}")
         runner.restore(loaded, history)
-        print(f"resuming {out} at iteration {runner.iterations_run}", file=sys.stderr)
+        if main_process:
+            print(f"resuming {out} at iteration {runner.iterations_run}", file=sys.stderr)
     else:
         save()  # iteration 0: from now on there is always a checkpoint to resume from
-    write_json(out / "config.json", config.to_dict())  # on resume, --iterations may have grown
-    print(f"devices: {', '.join(str(d) for d in jax.devices())}", file=sys.stderr)
-    if stop:
+    if main_process:
+        write_json(out / "config.json", config.to_dict())  # on resume, --iterations may have grown
+    job = f"process {jax.process_index()} of {jax.process_count()}: " if jax.process_count() > 1 else ""
+    print(f"{job}devices: {', '.join(str(d) for d in devices)} ({layout})", file=sys.stderr)
+    if stopping():
         return interrupted()
     runner.compile()
     t_compile = time.perf_counter() - t0
@@ -436,7 +496,7 @@ def train_run(args, config: Config, out: Path, stop: StopSignals) -> int:
     t_train = 0.0
     last_saved_block = runner.iterations_run // max(args.checkpoint_every, 1)
     while True:
-        if stop:
+        if stopping():
             return interrupted()
         if not runner.running().any():
             break
@@ -464,6 +524,9 @@ def train_run(args, config: Config, out: Path, stop: StopSignals) -> int:
                 save()
                 last_saved_block = block
     progress.close()
+    stopped = stopping()
+    if not main_process:  # process 0 writes, evaluates and reports
+        return interrupted() if stopped else 0
 
     state, history = runner.state, runner.history
     steps_total = int(history["env_steps"].sum())
@@ -473,7 +536,7 @@ def train_run(args, config: Config, out: Path, stop: StopSignals) -> int:
     plot_learning_curve(out / "learning_curve.png", rows, threshold, f"REINFORCE on {config.env}, {config.num_seeds} seeds")
     solved_at = np.asarray(state.solved_at)
     steps_per_iteration = history["env_steps"].sum(axis=0)
-    if stop:  # training is complete and saved; a resume only evaluates
+    if stopped:  # training is complete and saved; a resume only evaluates
         return interrupted()
 
     t_eval0 = time.perf_counter()
@@ -504,7 +567,8 @@ def train_run(args, config: Config, out: Path, stop: StopSignals) -> int:
         },
         "evaluation_episodes": args.eval_episodes,
         "evaluation": evaluation,
-        "devices": [str(d) for d in jax.devices()],
+        "devices": [str(d) for d in devices],
+        "processes": jax.process_count(),
     }
     if threshold is not None and evaluation:
         for name in ("gymnax_mean", "gymnasium_mean"):
