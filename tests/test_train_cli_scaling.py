@@ -1,0 +1,71 @@
+"""scripts/train.py over 4 CPU devices and over 2 processes on the loopback address."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jax_reinforce.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
+TINY = ["--num-envs", "8", "--iterations", "4", "--no-stop-when-solved", "--eval-episodes", "2", "--quiet"]
+
+
+def _env(devices: int) -> dict:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XDG_CACHE_HOME"] = env.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_four_devices_equal_one_device(tmp_path):
+    runs = {}
+    for devices in (1, 4):
+        out = tmp_path / f"d{devices}"
+        flags = ["--devices", "all"] if devices > 1 else []
+        proc = subprocess.run(TRAIN + TINY + ["--num-seeds", "4", "--out", str(out), *flags],
+                              env=_env(devices), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert f"{devices} cpu device" in proc.stderr or devices == 1
+        runs[devices], _ = load_checkpoint(out)
+    for a, b in zip(runs[1], runs[4]):
+        for name in ("w", "b"):
+            np.testing.assert_allclose(a[name], b[name], atol=1e-5)
+
+
+def test_two_processes_write_one_run_directory_with_every_seed(tmp_path):
+    port = _free_port()
+    out = tmp_path / "run"
+    procs = [
+        subprocess.Popen(TRAIN + TINY + ["--num-seeds", "4", "--devices", "all", "--out", str(out),
+                                         "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                                         "--process-id", str(i)],
+                         env=_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    deadline = time.monotonic() + 240
+    try:
+        for p in procs:
+            p.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    outputs = [p.communicate() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-1500:] for o in outputs]
+    params, config = load_checkpoint(out)
+    assert config.num_seeds == 4
+    assert params[0]["w"].shape[0] == 4
+    assert {"config.json", "metrics.csv", "summary.json", "checkpoint.npz"} <= {f.name for f in out.iterdir()}
