@@ -68,7 +68,8 @@ def apply_baseline(returns, mask, baseline: str, axis_name: str | None = None):
     - ``"none"``: ``w = G`` (plain REINFORCE).
     - ``"mean"``: ``w = G - mean(G)``, the batch mean over masked steps.
     - ``"normalize"``: ``w = (G - mean(G)) / (std(G) + 1e-8)`` (return
-      normalisation; a per-batch scale of the step size as well as a baseline).
+      normalisation; a per-batch scale of the step size as well as a baseline);
+      ``w = 0`` when the returns do not differ beyond float rounding.
 
     Args:
       returns: ``(...)`` reward-to-go.
@@ -92,5 +93,9 @@ def apply_baseline(returns, mask, baseline: str, axis_name: str | None = None):
         return centred
     if baseline == "normalize":
         std = jnp.sqrt(total(jnp.sum(centred**2)) / count)
-        return centred / (std + 1e-8)
+        # Returns that are all equal leave only rounding noise in ``centred``
+        # (about 1e-7 of the mean in float32); dividing noise by noise would
+        # give weights of order 1, so a spread below that level counts as none.
+        spread = std > 1e-6 * jnp.abs(mean)
+        return jnp.where(spread, centred / (std + 1e-8), 0.0)
     raise ValueError(f"baseline must be one of {BASELINES}; got {baseline!r}")

@@ -77,3 +77,11 @@ def test_rollout_of_an_inactive_agent_runs_no_step():
     traj = rollout(params, jax.random.PRNGKey(1), spec, 4, None, active=False)
     np.testing.assert_array_equal(traj.length, 0)
     assert not np.asarray(traj.finished).any()
+
+
+def test_normalize_gives_no_weight_when_all_returns_are_equal():
+    # float32 rounding leaves noise of ~1e-7 of the mean in G - mean(G); noise
+    # divided by its own spread must not become weights of order 1.
+    for value, n in ((0.1, 7), (0.3, 64), (123.4, 33)):
+        w = apply_baseline(jnp.full((n,), value, jnp.float32), jnp.ones((n,)), "normalize")
+        np.testing.assert_array_equal(w, 0.0)
