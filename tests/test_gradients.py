@@ -10,7 +10,6 @@ are vmapped through a single compiled function. float64 runs under
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +18,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 from jax.test_util import check_grads
 
+from _fast_jit import fast_jit
 from jax_reinforce import (
     actions_from_uniform,
     greedy_actions,
@@ -39,23 +39,7 @@ ENTROPY_COEFS = [0.0, 0.1]
 GRAD_RTOL = 1e-12
 
 
-def _fast_compile_options():
-    """XLA options that compile these tiny, run-a-few-times programs several times faster.
-
-    Compiling dominates this file's run time. Skipping LLVM's optimisations and
-    XLA:CPU's fusion emitters changes results by an ulp at most. Where this
-    jaxlib lacks an option, the defaults are kept.
-    """
-    options = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=options).lower(1.0).compile()
-    except Exception:  # an unknown option name: an older or newer jaxlib
-        return {}
-    return options
-
-
-# Top-level jits only: check_grads nests its function in further transforms.
-_jit = functools.partial(jax.jit, compiler_options=_fast_compile_options())
+_jit = fast_jit
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from _fast_jit import fast_jit
 from jax_reinforce import (
     log_softmax,
     log_softmax_grad,
@@ -38,23 +39,7 @@ FD_STEP = 1e-6
 FD_ATOL = 1e-8
 
 
-def _fast_compile_options():
-    """XLA options that compile these tiny, run-a-few-times programs several times faster.
-
-    Compiling dominates this file's run time. Skipping LLVM's optimisations and
-    XLA:CPU's fusion emitters changes results by an ulp at most. Where this
-    jaxlib lacks an option, the defaults are kept.
-    """
-    options = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=options).lower(1.0).compile()
-    except Exception:  # an unknown option name: an older or newer jaxlib
-        return {}
-    return options
-
-
-# Top-level jits only: check_grads nests its function in further transforms.
-_jit = functools.partial(jax.jit, compiler_options=_fast_compile_options())
+_jit = fast_jit
 
 
 @pytest.fixture(autouse=True, scope="module")

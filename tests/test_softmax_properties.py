@@ -9,7 +9,6 @@ module fixture), so x64 does not leak into other test files.
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from _fast_jit import fast_jit
 from jax_reinforce import (
     log_softmax,
     log_softmax_grad,
@@ -40,22 +40,7 @@ PROPERTY_SETTINGS = settings(
 )
 
 
-def _fast_compile_options():
-    """XLA options that compile these tiny, run-a-few-times programs several times faster.
-
-    Compiling dominates this file's run time. Skipping LLVM's optimisations and
-    XLA:CPU's fusion emitters changes results by an ulp at most. Where this
-    jaxlib lacks an option, the defaults are kept.
-    """
-    options = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=options).lower(1.0).compile()
-    except Exception:  # an unknown option name: an older or newer jaxlib
-        return {}
-    return options
-
-
-_jit = functools.partial(jax.jit, compiler_options=_fast_compile_options())
+_jit = fast_jit
 
 
 @pytest.fixture(autouse=True, scope="module")
