@@ -58,6 +58,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jax_reinforce.config import Config
 from jax_reinforce.envs import EnvSpec, make_env
+from jax_reinforce.runner import RunProgress
 from jax_reinforce.training import TrainState, agent_keys, make_init_state, make_run_iterations
 
 __all__ = [
@@ -463,7 +464,7 @@ def make_sharded_trainer(
     )
 
 
-class ShardedRunner:
+class ShardedRunner(RunProgress):
     """:class:`jax_reinforce.runner.SeedRunner`'s interface over a :class:`ShardedTrainer`.
 
     A drop-in for the chunked driving loop of ``scripts/train.py``: the agents
@@ -507,23 +508,6 @@ class ShardedRunner:
         self._device_state = self.trainer.put_state(state)
         self.state = self.trainer.gather(self._device_state)
         self.history = {name: np.asarray(history[name]) for name in self._metric_dtypes}
-
-    @property
-    def iterations_run(self) -> int:
-        return int(self.history["episodes"].shape[1])
-
-    def running(self) -> np.ndarray:
-        """``(S,)`` bool: agents that will still train."""
-        s = self.state
-        return (np.asarray(s.iteration) < self.config.iterations) & (np.asarray(s.solved_at) < 0) & (
-            np.asarray(s.failed_at) < 0
-        )
-
-    def solve_scores(self) -> np.ndarray:
-        """``(S,)`` mean return over each agent's last 100+ episodes."""
-        sums = np.asarray(self.state.recent_return_sum).sum(axis=1)
-        counts = np.asarray(self.state.recent_episodes).sum(axis=1)
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
     def compile(self, batch_size: int | None = None):
         """Compiles the chunk (``batch_size`` is ignored: the layout is fixed)."""

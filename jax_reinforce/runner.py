@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SeedRunner", "MIN_BATCH"]
+__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH"]
 
 # A vmapped batch of one agent compiles to different (unbatched) dot products.
 MIN_BATCH = 2
@@ -35,7 +35,34 @@ def _next_power_of_two(n: int) -> int:
     return 1 << max(0, int(n - 1).bit_length())
 
 
-class SeedRunner:
+class RunProgress:
+    """What a runner's host-side ``state`` and ``history`` say about the run.
+
+    Shared by :class:`SeedRunner` and :class:`jax_reinforce.distributed.ShardedRunner`,
+    which keep ``config``, ``state`` (a seed-batched TrainState of NumPy
+    arrays) and ``history`` (``{metric: (num_seeds, iterations_run)}``).
+    """
+
+    @property
+    def iterations_run(self) -> int:
+        """Iterations run so far (columns of the history)."""
+        return int(self.history["episodes"].shape[1])
+
+    def running(self) -> np.ndarray:
+        """``(num_seeds,)`` bool: agents that will still train."""
+        s = self.state
+        return (np.asarray(s.iteration) < self.config.iterations) & (np.asarray(s.solved_at) < 0) & (
+            np.asarray(s.failed_at) < 0
+        )
+
+    def solve_scores(self) -> np.ndarray:
+        """``(num_seeds,)`` mean return over each agent's last 100+ episodes."""
+        sums = np.asarray(self.state.recent_return_sum).sum(axis=1)
+        counts = np.asarray(self.state.recent_episodes).sum(axis=1)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+class SeedRunner(RunProgress):
     """Trains ``config.num_seeds`` agents in chunks of ``chunk_iterations``.
 
     Attributes:
@@ -81,23 +108,6 @@ class SeedRunner:
         """Continues from a saved state and metric history."""
         self.state = state
         self.history = {name: np.asarray(history[name]) for name in self._metric_names}
-
-    @property
-    def iterations_run(self) -> int:
-        return int(self.history["episodes"].shape[1])
-
-    def running(self) -> np.ndarray:
-        """``(num_seeds,)`` bool: agents that will still train."""
-        s = self.state
-        return (np.asarray(s.iteration) < self.config.iterations) & (np.asarray(s.solved_at) < 0) & (
-            np.asarray(s.failed_at) < 0
-        )
-
-    def solve_scores(self) -> np.ndarray:
-        """``(num_seeds,)`` mean return over each agent's last 100+ episodes."""
-        sums = np.asarray(self.state.recent_return_sum).sum(axis=1)
-        counts = np.asarray(self.state.recent_episodes).sum(axis=1)
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
     # ------------------------------------------------------------------ running
 
