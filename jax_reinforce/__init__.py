@@ -20,6 +20,7 @@ Modules, one idea each:
 - ``compilation``: XLA options for the CPU, the persistent compilation cache.
 - ``runner``: many agents in chunks, finished ones moved out of the batch.
 - ``distributed``: seeds and environments sharded over devices and processes.
+- ``cli``: the scripts' one-line errors (exit code 2).
 - ``reporting``: metrics CSV, learning curve, JSON for the run directory.
 - ``numpy_reference``: the seed program corrected, in plain NumPy.
 """

@@ -14,41 +14,16 @@ and one line on stderr.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
+
 PROG = "evaluate.py"
-EXIT_BAD_INPUT = 2
-
-
-class UsageError(Exception):
-    """Bad input: printed as one line, exit code 2."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are a :class:`UsageError` naming the flag and what is allowed."""
-
-    def error(self, message):
-        raise UsageError(clean_argparse_message(self, message))
-
-
-def clean_argparse_message(parser: argparse.ArgumentParser, message: str) -> str:
-    # "argument --x: --x must be ..." says the flag twice.
-    message = re.sub(r"^argument (\S+): (?=\1 )", "", message)
-    unknown = re.match(r"^unrecognized arguments: (.*)$", message)
-    if unknown:
-        flags = [s for a in parser._actions for s in a.option_strings]
-        first = unknown.group(1).split()[0].split("=", 1)[0]
-        close = [f for f in flags if f.startswith(first)] or difflib.get_close_matches(first, flags, n=1, cutoff=0.75)
-        hint = f"did you mean {close[0]}? " if close else ""
-        message = f"unknown argument {unknown.group(1)!r}; {hint}see {parser.prog} --help for the flags allowed"
-    return message
 
 
 def _int_at_least(flag: str, low: int, high: int | None = None):

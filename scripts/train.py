@@ -34,44 +34,21 @@ PROCESS_START = time.perf_counter()
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import difflib  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
 from jax_reinforce.config import BASELINES, GRADIENTS, OPTIMIZERS, Config, config_error, flag_of  # noqa: E402
 
 PROG = "train.py"
 EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 EXIT_NONFINITE = 3
 EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
 RUN_FILES = ("config.json", "metrics.csv", "learning_curve.png", "checkpoint.npz", "summary.json")
-
-
-class UsageError(Exception):
-    """Bad input: printed as one line, exit code 2."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are a :class:`UsageError` naming the flag and what is allowed."""
-
-    def error(self, message):
-        named = re.match(r"^argument (\S+): (.*)$", message)
-        if named and named.group(1) in named.group(2):  # "argument --x: x (--x) must ...": say it once
-            message = named.group(2)
-        unknown = re.match(r"^unrecognized arguments: (.*)$", message)
-        if unknown:
-            flags = [s for a in self._actions for s in a.option_strings]
-            first = unknown.group(1).split()[0].split("=", 1)[0]
-            close = [f for f in flags if f.startswith(first)] or difflib.get_close_matches(first, flags, n=1, cutoff=0.75)
-            hint = f"did you mean {close[0]}? " if close else ""
-            message = f"unknown argument {unknown.group(1)!r}; {hint}see {self.prog} --help for the flags allowed"
-        raise UsageError(message)
 
 
 def print_error(message) -> None:
