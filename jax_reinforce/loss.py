@@ -22,7 +22,13 @@ import jax.numpy as jnp
 from jax_reinforce.policy import _check_obs, policy_logits
 from jax_reinforce.softmax_math import log_softmax, log_softmax_grad
 
-__all__ = ["reinforce_loss", "reinforce_objective", "reinforce_grad_manual", "policy_entropy"]
+__all__ = [
+    "reinforce_loss",
+    "reinforce_objective",
+    "reinforce_grad_manual",
+    "reinforce_value_and_grad_manual",
+    "policy_entropy",
+]
 
 
 def _mask_and_denominator(weights, mask, dtype, denominator=None):
@@ -92,6 +98,18 @@ def reinforce_loss(params, obs, actions, weights, mask=None, entropy_coef=0.0, d
 def reinforce_grad_manual(params, obs, actions, weights, mask=None, entropy_coef=0.0, denominator=None):
     """``dL/dparams`` of :func:`reinforce_loss`, derived by hand.
 
+    The derivation is in :func:`reinforce_value_and_grad_manual`, which also
+    returns the loss from the same forward pass.
+
+    Returns:
+      A pytree with the structure of ``params``: ``jax.grad(reinforce_loss)``.
+    """
+    return reinforce_value_and_grad_manual(params, obs, actions, weights, mask, entropy_coef, denominator)[1]
+
+
+def reinforce_value_and_grad_manual(params, obs, actions, weights, mask=None, entropy_coef=0.0, denominator=None):
+    """``((loss, entropy_sum), dL/dparams)``: :func:`reinforce_objective` and its gradient, by hand.
+
     Forward: ``h_0 = obs``, ``u_l = h_{l-1} W_l + b_l``, ``h_l = relu(u_l)``
     for hidden layers, ``z = u_L`` (logits), ``s = softmax(z)``.
 
@@ -109,7 +127,9 @@ def reinforce_grad_manual(params, obs, actions, weights, mask=None, entropy_coef
     Args: as :func:`reinforce_loss`.
 
     Returns:
-      A pytree with the structure of ``params``: ``jax.grad(reinforce_loss)``.
+      ``(loss, entropy_sum)`` as :func:`reinforce_objective` gives them, and
+      a pytree with the structure of ``params``: ``jax.grad(reinforce_loss)``.
+      One forward pass serves both (what ``jax.value_and_grad`` does).
     """
     _check_obs(params, obs)
     _check_batch_shapes(obs, actions, weights, mask)
@@ -125,11 +145,16 @@ def reinforce_grad_manual(params, obs, actions, weights, mask=None, entropy_coef
     logits = pre_activations[-1]
 
     mask, denom = _mask_and_denominator(weights, mask, dtype, denominator)
-    step_weight = mask * jnp.asarray(weights, dtype) / denom
+    weights = jnp.asarray(weights, dtype)
+    step_weight = mask * weights / denom
+    log_s = log_softmax(logits)
+    entropy = policy_entropy(log_s)
+    entropy_sum = jnp.sum(mask * entropy)
+    log_pi_a = jnp.take_along_axis(log_s, jnp.asarray(actions)[..., None], axis=-1)[..., 0]
+    loss = -jnp.sum(step_weight * log_pi_a)
     grad_logits = -step_weight[..., None] * log_softmax_grad(logits, actions)
     if not (isinstance(entropy_coef, (int, float)) and entropy_coef == 0):
-        log_s = log_softmax(logits)
-        entropy = policy_entropy(log_s)
+        loss = loss - entropy_coef * entropy_sum / denom
         grad_logits = grad_logits + (entropy_coef * mask / denom)[..., None] * (
             jnp.exp(log_s) * (log_s + entropy[..., None])
         )
@@ -147,4 +172,4 @@ def reinforce_grad_manual(params, obs, actions, weights, mask=None, entropy_coef
         if i > 0:
             grad_h = grad_u @ params[i]["w"].T
             grad_u = grad_h * (pre_activations[i - 1] > 0).astype(dtype)
-    return grads
+    return (loss, entropy_sum), grads

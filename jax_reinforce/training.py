@@ -37,7 +37,7 @@ import optax
 
 from jax_reinforce.config import Config
 from jax_reinforce.envs import EnvSpec, make_env
-from jax_reinforce.loss import reinforce_grad_manual, reinforce_objective
+from jax_reinforce.loss import reinforce_objective, reinforce_value_and_grad_manual
 from jax_reinforce.policy import init_policy
 from jax_reinforce.returns import apply_baseline, reward_to_go
 from jax_reinforce.rollout import rollout
@@ -129,8 +129,8 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         """Loss, gradient and entropy sum of one block, each a share of the batch's."""
         args = (params, obs, actions, weights, mask, config.entropy_coef, denominator)
         if config.grad == "manual":
-            loss, entropy_sum = reinforce_objective(*args)
-            return loss, entropy_sum, reinforce_grad_manual(*args)
+            (loss, entropy_sum), grads = reinforce_value_and_grad_manual(*args)
+            return loss, entropy_sum, grads
         (loss, entropy_sum), grads = jax.value_and_grad(reinforce_objective, has_aux=True)(*args)
         return loss, entropy_sum, grads
 
