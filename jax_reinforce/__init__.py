@@ -1,6 +1,9 @@
 """jax-reinforce: the softmax derivative proven, and REINFORCE on CartPole in one jit.
 
-The public names are re-exported here and loaded on first use, so that
+The public names are re-exported here and loaded on first use (no module
+shares a name with a function it exports: Python binds a submodule to the
+package attribute of its name when it is imported, which would hide the
+function; ``tests/test_package.py`` checks this), so that
 ``import jax_reinforce.numpy_reference`` never imports JAX and the command-line
 scripts import only what they run.
 
@@ -12,7 +15,7 @@ Modules, one idea each:
 - ``loss``: the REINFORCE loss and its gradient derived by hand.
 - ``config``: the typed, validated run configuration.
 - ``envs``: gymnax environments by name (CartPole loaded alone, fast).
-- ``rollout``: one episode in each of many environments, in a while loop.
+- ``rollouts``: one episode in each of many environments, in a while loop.
 - ``returns``: reward-to-go respecting episode ends, masks, baselines.
 - ``training``: the whole REINFORCE loop in one jit; ``make_train``.
 - ``checkpoint``: pickle-free ``.npz`` checkpoints, atomic writes.
@@ -56,7 +59,7 @@ _EXPORTS = {
     "config": ["Config"],
     "envs": ["EnvSpec", "make_env"],
     "returns": ["reward_to_go", "complete_episode_mask", "apply_baseline"],
-    "rollout": ["Trajectory", "rollout"],
+    "rollouts": ["Trajectory", "rollout"],
     "training": [
         "TrainState",
         "make_train",

@@ -42,7 +42,7 @@ def evaluate_gymnax(params, env_spec, num_episodes: int, key):
     """
     import jax
 
-    from jax_reinforce.rollout import rollout
+    from jax_reinforce.rollouts import rollout
 
     def one_seed(p, k):
         traj = rollout(p, k, env_spec, num_episodes, None, True, "seed", greedy=True)

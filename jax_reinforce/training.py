@@ -40,7 +40,7 @@ from jax_reinforce.envs import EnvSpec, make_env
 from jax_reinforce.loss import reinforce_objective, reinforce_value_and_grad_manual
 from jax_reinforce.policy import init_policy
 from jax_reinforce.returns import apply_baseline, reward_to_go
-from jax_reinforce.rollout import rollout
+from jax_reinforce.rollouts import rollout
 
 __all__ = [
     "TrainState",

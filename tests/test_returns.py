@@ -8,7 +8,7 @@ import pytest
 from jax_reinforce.envs import make_env
 from jax_reinforce.policy import init_policy
 from jax_reinforce.returns import apply_baseline, complete_episode_mask, reward_to_go
-from jax_reinforce.rollout import rollout
+from jax_reinforce.rollouts import rollout
 
 reward_to_go_jit = jax.jit(reward_to_go)
 complete_jit = jax.jit(complete_episode_mask)
