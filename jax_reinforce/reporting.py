@@ -1,8 +1,9 @@
 """Run-directory files: seed-aggregated metrics, the CSV, the learning curve, JSON, GIFs.
 
-NumPy, matplotlib and Pillow (matplotlib's own dependency) only; every write
-goes through :func:`jax_reinforce.checkpoint.atomic_write_bytes`, so a crash
-leaves each file whole, old or new.
+NumPy and Pillow only (the learning curve is drawn with Pillow, which is far
+quicker to import than a plotting library); every write goes through
+:func:`jax_reinforce.checkpoint.atomic_write_bytes`, so a crash leaves each
+file whole, old or new.
 """
 
 from __future__ import annotations
@@ -135,31 +136,211 @@ def write_json(path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(clean(obj), indent=2) + "\n").encode())
 
 
+# The learning curve: its size in pixels, margins around the plot area, colours.
+_SIZE = (700, 400)
+_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 72, 20, 36, 50
+_WHITE, _BLACK, _GRID = (255, 255, 255), (0, 0, 0), (225, 225, 225)
+_MEDIAN = (31, 119, 180)
+_BAND = (188, 214, 233)  # the median's colour at 30% over white
+_MEDIAN_WIDTH = 2
+
+
+def _nice_ticks(low: float, high: float, target: int = 5, min_step: float = 0.0) -> list[float]:
+    """Evenly spaced ticks within ``[low, high]``, a 1, 2 or 5 x 10^k step apart.
+
+    Of the candidate steps (none below ``min_step``, itself such a step where
+    given), the one giving the count nearest ``target`` wins, the more ticks on
+    a tie: 3 to 7 ticks for the default target of 5, unless ``min_step`` allows
+    fewer.
+    """
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"ticks need a finite range with low < high, got [{low}, {high}]")
+    magnitude = 10.0 ** math.floor(math.log10((high - low) / target))
+    steps = [m * magnitude * 10.0**e for e in (-1, 0, 1) for m in (1, 2, 5)]
+    steps = [step for step in steps if step >= min_step] or [min_step]
+
+    def ticks_with(step):
+        first = math.ceil(low / step - 1e-9)
+        last = math.floor(high / step + 1e-9)
+        return [k * step for k in range(first, last + 1)]
+
+    return min(map(ticks_with, steps), key=lambda ticks: (abs(len(ticks) - target), -len(ticks)))
+
+
+def _axis_limits(values) -> tuple[float, float]:
+    """``(low, high)`` around the finite ``values``, 5% of their range to spare each side.
+
+    Values all (nearly) equal get a range of their own; no finite value, ``(0, 1)``.
+    """
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    if high - low <= 1e-9 * max(1.0, abs(low), abs(high)):
+        pad = max(1.0, 0.1 * abs(low))
+    else:
+        pad = 0.05 * (high - low)
+    return low - pad, high + pad
+
+
+class _PlotArea:
+    """The plot area in pixels, its axis limits and ticks, and the data -> pixel mapping."""
+
+    def __init__(self, x_limits, y_limits, size=_SIZE):
+        self.x_limits, self.y_limits = x_limits, y_limits
+        self.x_ticks = _nice_ticks(*x_limits, min_step=1.0)  # iterations are whole numbers
+        self.y_ticks = _nice_ticks(*y_limits)
+        self.left, self.top = _MARGIN_LEFT, _MARGIN_TOP
+        self.right, self.bottom = size[0] - _MARGIN_RIGHT, size[1] - _MARGIN_BOTTOM
+
+    def px(self, x: float) -> float:
+        """The pixel column of iteration ``x``."""
+        lo, hi = self.x_limits
+        return self.left + (x - lo) / (hi - lo) * (self.right - self.left)
+
+    def py(self, y: float) -> float:
+        """The pixel row of return ``y``."""
+        lo, hi = self.y_limits
+        return self.bottom - (y - lo) / (hi - lo) * (self.bottom - self.top)
+
+
+def _curve_arrays(rows):
+    """``iteration``, median, q25 and q75 of ``rows`` as float arrays (NaN kept)."""
+    keys = ("iteration", "return_median", "return_q25", "return_q75")
+    return [np.array([row[k] for row in rows], dtype=np.float64) for k in keys]
+
+
+def _plot_area(rows, threshold) -> _PlotArea:
+    """The plot area fitting every finite value of ``rows`` and the threshold."""
+    it, med, q25, q75 = _curve_arrays(rows)
+    ys = np.concatenate([med, q25, q75, [np.nan if threshold is None else threshold]])
+    return _PlotArea(_axis_limits(it), _axis_limits(ys))
+
+
+def _runs(mask):
+    """``(start, stop)`` of each run of consecutive ``True`` in ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
+
+
+def _fonts():
+    """``(title, label)`` fonts: Pillow's built-in font, sized where FreeType is available."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=15), ImageFont.load_default(size=12)
+    except (TypeError, ImportError, OSError):  # Pillow < 10.1, or no FreeType
+        font = ImageFont.load_default()
+        return font, font
+
+
+def _text(draw, xy, text, font, anchor):
+    """``text`` placed at ``xy`` by ``anchor`` ("lm", "rm", "mt", ...), in black.
+
+    Placed by hand from the text's box: Pillow's own ``anchor`` needs a
+    FreeType font, and the fallback bitmap font is not one.
+    """
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    w, h = right - left, bottom - top
+    x = xy[0] - {"l": 0, "m": w / 2, "r": w}[anchor[0]] - left
+    y = xy[1] - {"t": 0, "m": h / 2, "b": h}[anchor[1]] - top
+    draw.text((round(x), round(y)), text, fill=_BLACK, font=font)
+
+
+def _vertical_text(image, centre, text, font):
+    """``text`` turned 90 degrees anticlockwise, centred on ``centre``."""
+    from PIL import Image, ImageDraw
+
+    left, top, right, bottom = ImageDraw.Draw(image).textbbox((0, 0), text, font=font)
+    mask = Image.new("L", (right - left, bottom - top), 0)
+    ImageDraw.Draw(mask).text((-left, -top), text, fill=255, font=font)
+    mask = mask.rotate(90, expand=True)
+    image.paste(_BLACK, (round(centre[0] - mask.width / 2), round(centre[1] - mask.height / 2)), mask)
+
+
+def _dashed_hline(draw, y, x0, x1, dash=8, gap=5):
+    """A 1 px dashed horizontal line from ``x0`` to ``x1`` at height ``y``."""
+    for x in range(round(x0), round(x1), dash + gap):
+        draw.line([(x, y), (min(x + dash - 1, x1), y)], fill=_BLACK, width=1)
+
+
+def _legend(draw, area, entries, font):
+    """A framed legend in the plot area's lower right: ``(label, draw_sample)`` pairs.
+
+    ``draw_sample(x0, y, x1)`` draws an entry's sample between ``x0`` and ``x1``
+    at height ``y``.
+    """
+    sample, pad, line_height = 28, 6, 18
+    text_width = max(draw.textlength(label, font=font) for label, _ in entries)
+    width = pad + sample + pad + text_width + pad
+    height = pad + line_height * len(entries) + pad
+    x0, y1 = area.right - 8 - width, area.bottom - 8
+    y0 = y1 - height
+    draw.rectangle([x0, y0, x0 + width, y1], fill=_WHITE, outline=(200, 200, 200))
+    for i, (label, draw_sample) in enumerate(entries):
+        y = y0 + pad + line_height * (i + 0.5)
+        draw_sample(x0 + pad, y, x0 + pad + sample)
+        _text(draw, (x0 + pad + sample + pad, y), label, font, "lm")
+
+
 def plot_learning_curve(path, rows, threshold, title: str) -> None:
-    """Median return over seeds with the inter-quartile band, and the threshold line."""
-    import matplotlib
+    """Writes a PNG of the median return over seeds, the inter-quartile band and the threshold.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn with Pillow alone. Non-finite values are left out: the median line and
+    the band break where they are. A lone point is drawn as a dot; with no rows
+    at all the axes and the title are still drawn.
+    """
+    from PIL import Image, ImageDraw
 
-    it = np.array([r["iteration"] for r in rows])
-    med = np.array([r["return_median"] for r in rows])
-    q25 = np.array([r["return_q25"] for r in rows])
-    q75 = np.array([r["return_q75"] for r in rows])
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    ax.fill_between(it, q25, q75, alpha=0.3, label="inter-quartile range over seeds")
-    ax.plot(it, med, label="median over seeds")
+    title_font, font = _fonts()
+    image = Image.new("RGB", _SIZE, _WHITE)
+    draw = ImageDraw.Draw(image)
+    area = _plot_area(rows, threshold)
+    it, med, q25, q75 = _curve_arrays(rows)
+
+    for x in area.x_ticks:
+        px = round(area.px(x))
+        draw.line([(px, area.top), (px, area.bottom)], fill=_GRID)
+        draw.line([(px, area.bottom), (px, area.bottom + 4)], fill=_BLACK)
+        _text(draw, (px, area.bottom + 7), f"{x:g}", font, "mt")
+    for y in area.y_ticks:
+        py = round(area.py(y))
+        draw.line([(area.left, py), (area.right, py)], fill=_GRID)
+        draw.line([(area.left - 4, py), (area.left, py)], fill=_BLACK)
+        _text(draw, (area.left - 7, py), f"{y:g}", font, "rm")
+
+    for start, stop in _runs(np.isfinite(it) & np.isfinite(q25) & np.isfinite(q75)):
+        upper = [(area.px(x), area.py(y)) for x, y in zip(it[start:stop], q75[start:stop])]
+        lower = [(area.px(x), area.py(y)) for x, y in zip(it[start:stop], q25[start:stop])]
+        if stop - start == 1:
+            draw.line(upper + lower, fill=_BAND, width=5)
+        else:
+            draw.polygon(upper + lower[::-1], fill=_BAND)
     if threshold is not None:
-        ax.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"solved ({threshold:g})")
-    ax.set_xlabel("iteration (one policy update)")
-    ax.set_ylabel("mean episode return")
-    ax.set_title(title)
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+        _dashed_hline(draw, round(area.py(threshold)), area.left, area.right)
+    for start, stop in _runs(np.isfinite(it) & np.isfinite(med)):
+        points = [(area.px(x), area.py(y)) for x, y in zip(it[start:stop], med[start:stop])]
+        if stop - start == 1:
+            (x, y), r = points[0], _MEDIAN_WIDTH + 1
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=_MEDIAN)
+        else:
+            draw.line(points, fill=_MEDIAN, width=_MEDIAN_WIDTH, joint="curve")
+
+    draw.rectangle([area.left, area.top, area.right, area.bottom], outline=_BLACK)
+    _text(draw, (_SIZE[0] / 2, 10), title, title_font, "mt")
+    _text(draw, ((area.left + area.right) / 2, _SIZE[1] - 6), "iteration (one policy update)", font, "mb")
+    _vertical_text(image, (14, (area.top + area.bottom) / 2), "mean episode return", font)
+
+    entries = [
+        ("median over seeds", lambda x0, y, x1: draw.line([(x0, y), (x1, y)], fill=_MEDIAN, width=_MEDIAN_WIDTH)),
+        ("inter-quartile range over seeds", lambda x0, y, x1: draw.rectangle([x0, y - 5, x1, y + 5], fill=_BAND)),
+    ]
+    if threshold is not None:
+        entries.append((f"solved ({threshold:g})", lambda x0, y, x1: _dashed_hline(draw, round(y), x0, x1)))
+    _legend(draw, area, entries, font)
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
+    image.save(buffer, format="PNG")
     atomic_write_bytes(path, buffer.getvalue())
 
 
