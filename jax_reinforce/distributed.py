@@ -93,16 +93,20 @@ def _devices_by_process() -> dict[int, list]:
     return by_process
 
 
-def select_devices(devices: int | str | None = None) -> list:
+def select_devices(devices: int | str | None = None, num_seeds: int | None = None) -> list:
     """The devices to train on, from the ``--devices`` flag.
 
     Args:
       devices: ``"all"``; an integer (or its text) ``N``; or ``None``.
         In one process, ``N`` in ``[1, len(jax.devices())]`` picks the first
-        ``N`` devices and ``None`` picks ``jax.devices()[0]``. With ``P``
-        processes every process must take part, so ``N`` must be a multiple
-        of ``P`` (``N / P`` devices of each process) and ``None`` means the
-        first device of each process.
+        ``N`` devices and ``None`` picks as many as ``num_seeds`` fills with
+        at least two agents each (``SeedRunner``'s smallest batch), at least
+        one: ``min(len(jax.devices()), max(1, num_seeds // 2))``, or one
+        device when ``num_seeds`` is ``None``. With ``P`` processes every
+        process must take part, so ``N`` must be a multiple of ``P``
+        (``N / P`` devices of each process) and ``None`` means the first
+        device of each process.
+      num_seeds: the run's number of agents, for the default.
 
     Returns:
       A list of ``jax.Device``, ordered by process, then device id.
@@ -119,7 +123,11 @@ def select_devices(devices: int | str | None = None) -> list:
     else:
         allowed = (f"'all' or a multiple of the {processes} processes in "
                    f"[{processes}, {processes * per_process}]")
-    if devices is None:
+    if devices is None and processes == 1 and num_seeds is not None:
+        from jax_reinforce.runner import MIN_BATCH
+
+        count = min(total, max(1, int(num_seeds) // MIN_BATCH))
+    elif devices is None:
         count = processes
     elif isinstance(devices, str) and devices.strip().lower() == "all":
         return [d for ds in by_process.values() for d in ds]

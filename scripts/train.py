@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=True, help="persistent XLA compilation cache in the user cache directory")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     m = p.add_argument_group("devices and processes")
-    m.add_argument("--devices", default=None, help="devices to train on: 'all' or a count (default: one per process); the seeds, and with fewer seeds than devices the environments, are sharded over them")
+    m.add_argument("--devices", default=None, help="devices to train on: 'all' or a count (default: in one process, as many as the seeds fill with 2 agents each; on a CPU each core is a device; in a job, one per process); the seeds, and with fewer seeds than devices the environments, are sharded over them")
     m.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's address, the same for every process of a multi-process job")
     m.add_argument("--num-processes", type=_run_int("--num-processes", 1), default=None, help="processes in the job (one per host, or several on one machine)")
     m.add_argument("--process-id", type=_run_int("--process-id", 0), default=None, help="this process, 0 to --num-processes - 1; process 0 writes the run directory")
@@ -336,10 +336,16 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         joined = join_job(args)  # first: before anything starts JAX's backends
         config = config_from_args(args)  # ValueError for a bad value, unknown environment included
+        if not joined:
+            from jax_reinforce.compilation import use_cpu_cores
+
+            use_cpu_cores()  # one CPU device per core: agents train on every core
         from jax_reinforce.distributed import select_devices
 
-        devices = select_devices(args.devices)
+        devices = select_devices(args.devices, config.num_seeds)
         out, config = prepare_run_dir(args, config, argv, writer=not joined or _process_index() == 0)
+        if args.devices is None:  # the default depends on the seeds, which --resume reads from the run
+            devices = select_devices(None, config.num_seeds)
     except (UsageError, ValueError) as error:
         problem = error
     if joined:  # in a job, every process stops if one cannot start
@@ -405,7 +411,7 @@ def train_run(args, config: Config, out: Path, stop: StopSignals, devices: list)
     from jax_reinforce.evaluation import evaluate_policies
     from jax_reinforce.reporting import aggregate_metrics, first_solved_iteration, plot_learning_curve, write_json, write_metrics_csv
     from jax_reinforce.distributed import ShardedRunner, any_process
-    from jax_reinforce.runner import SeedRunner
+    from jax_reinforce.runner import MIN_BATCH, SeedRunner
     from jax_reinforce.training import agent_keys
 
     env_spec = make_env(config.env)
@@ -415,8 +421,10 @@ def train_run(args, config: Config, out: Path, stop: StopSignals, devices: list)
     # A chunk never crosses a checkpoint, so --checkpoint-every N saves every N iterations.
     chunk = min(args.chunk_iterations, args.checkpoint_every or args.chunk_iterations, config.iterations)
     main_process = jax.process_index() == 0  # writes the run directory; every process trains its share
-    if len(devices) == 1 and jax.process_count() == 1:
-        runner, layout = SeedRunner(config, env_spec, chunk, options), "1 device"
+    if jax.process_count() == 1 and (len(devices) == 1 or config.num_seeds >= MIN_BATCH * len(devices)):
+        # Seeds split over the devices, finished agents moved out of the batch.
+        runner = SeedRunner(config, env_spec, chunk, options, devices=devices)
+        layout = "1 device" if len(devices) == 1 else f"{len(devices)} devices, the seeds split over them"
     else:
         runner = ShardedRunner(config, env_spec, chunk, options, devices=devices)
         layout = runner.describe()
