@@ -70,7 +70,7 @@ _EXPORTS = {
     ],
     "checkpoint": ["save_checkpoint", "load_checkpoint", "CheckpointError"],
     "evaluation": ["evaluate_gymnax", "evaluate_gymnasium"],
-    "compilation": ["compiler_options", "enable_compile_cache"],
+    "compilation": ["compiler_options", "enable_compile_cache", "use_cpu_cores"],
     "runner": ["SeedRunner"],
     "distributed": [
         "ShardedTrainer",
