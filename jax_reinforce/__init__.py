@@ -20,8 +20,9 @@ Modules, one idea each:
 - ``training``: the whole REINFORCE loop in one jit; ``make_train``.
 - ``checkpoint``: pickle-free ``.npz`` checkpoints, atomic writes.
 - ``evaluation``: greedy evaluation in gymnax and in gymnasium.
-- ``compilation``: XLA options for the CPU, the persistent compilation cache.
-- ``runner``: many agents in chunks, finished ones moved out of the batch.
+- ``compilation``: XLA options for the CPU, one CPU device per core, the compilation caches.
+- ``executable_cache``: compiled programs on disk, so a repeated run skips tracing too.
+- ``runner``: many agents in chunks over the devices, finished ones moved out of the batch.
 - ``distributed``: seeds and environments sharded over devices and processes.
 - ``cli``: the scripts' one-line errors (exit code 2).
 - ``reporting``: metrics CSV, learning curve, JSON for the run directory.

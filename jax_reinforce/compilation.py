@@ -51,26 +51,34 @@ def compiler_options(platform: str | None = None) -> dict | None:
 
 
 def default_cache_dir() -> str:
-    """``$XDG_CACHE_HOME/jax-reinforce/xla`` (``~/.cache/jax-reinforce/xla``)."""
+    """``$XDG_CACHE_HOME/jax-reinforce`` (``~/.cache/jax-reinforce``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "jax-reinforce", "xla")
+    return os.path.join(base, "jax-reinforce")
 
 
 def enable_compile_cache(path: str | None = None) -> str:
-    """Turns on JAX's persistent compilation cache in ``path`` (every program cached).
+    """Turns on the caches of compiled programs in ``path`` (default :func:`default_cache_dir`).
 
-    A second run of the same configuration then loads the compiled training
-    loop from disk instead of compiling it again.
+    Two caches, so that a second run of the same configuration neither traces
+    nor compiles its programs again:
+
+    - ``path/xla``: JAX's persistent compilation cache, every program cached
+      (skips XLA's compilation; JAX still traces and lowers the program);
+    - ``path/executables``: :mod:`jax_reinforce.executable_cache`, the
+      trainer's and the evaluation's compiled programs (skips tracing too).
 
     Returns:
       The cache directory.
     """
     import jax
 
+    from jax_reinforce.executable_cache import enable_executable_cache
+
     path = path or default_cache_dir()
-    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_compilation_cache_dir", os.path.join(path, "xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    enable_executable_cache(os.path.join(path, "executables"))
     return path
 
 

@@ -20,7 +20,7 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["EnvSpec", "make_env", "SOLVE_THRESHOLDS", "CARTPOLE_NAMES"]
+__all__ = ["EnvSpec", "make_env", "describe_env", "SOLVE_THRESHOLDS", "CARTPOLE_NAMES"]
 
 # Mean return over 100 consecutive episodes that counts as solved (gym's values).
 SOLVE_THRESHOLDS = {"CartPole-v0": 195.0, "CartPole-v1": 475.0, "Acrobot-v1": -100.0}
@@ -39,6 +39,13 @@ class EnvSpec:
     n_actions: int
     max_steps: int
     solve_threshold: float | None
+
+
+def describe_env(env_spec: EnvSpec) -> tuple:
+    """Everything a compiled program depends on in ``env_spec``, as plain values (a cache key's part)."""
+    env_type = type(env_spec.env)
+    return (env_spec.name, f"{env_type.__module__}.{env_type.__qualname__}", repr(env_spec.params),
+            env_spec.obs_dim, env_spec.n_actions, env_spec.max_steps, env_spec.solve_threshold)
 
 
 def _load_gymnax_cartpole_module():

@@ -42,6 +42,8 @@ def evaluate_gymnax(params, env_spec, num_episodes: int, key):
     """
     import jax
 
+    from jax_reinforce.envs import describe_env
+    from jax_reinforce.executable_cache import load_or_compile
     from jax_reinforce.rollouts import rollout
 
     def one_seed(p, k):
@@ -50,8 +52,12 @@ def evaluate_gymnax(params, env_spec, num_episodes: int, key):
 
     num_seeds = jax.tree.leaves(params)[0].shape[0]
     keys = jax.random.split(key, num_seeds)
-    returns = jax.jit(jax.vmap(one_seed, axis_name="seed"))(params, keys)
-    return np.asarray(returns)
+    params = jax.tree.map(jax.numpy.asarray, params)
+    description = (describe_env(env_spec), num_episodes, jax.tree.structure(params).__repr__(),
+                   [(x.shape, str(x.dtype)) for x in jax.tree.leaves(params)], keys.shape, str(keys.dtype))
+    program = load_or_compile("evaluate_gymnax", description,
+                              lambda: jax.jit(jax.vmap(one_seed, axis_name="seed")).lower(params, keys))
+    return np.asarray(program(params, keys))
 
 
 def numpy_policy_logits(params, obs):

@@ -34,6 +34,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from jax_reinforce.envs import describe_env
+from jax_reinforce.executable_cache import load_or_compile
+
 __all__ = ["SeedRunner", "RunProgress", "MIN_BATCH"]
 
 # A vmapped batch of one agent compiles to different (unbatched) dot products.
@@ -116,6 +119,8 @@ class SeedRunner(RunProgress):
                                      out_specs=(by_seed, by_seed), check_vma=False)(state)
         self._run = jax.jit(run_agents, static_argnums=1, compiler_options=compiler_options)
         self._compiled = {}
+        # What the programs depend on besides the code (executable_cache's key).
+        self._description = (config.to_dict(), describe_env(env_spec), sorted((compiler_options or {}).items()))
         self.state = None
         self.history = {name: np.zeros((config.num_seeds, 0), self._metric_dtypes[name]) for name in METRIC_NAMES}
 
@@ -125,7 +130,10 @@ class SeedRunner(RunProgress):
         """Fresh agents from ``(num_seeds,)`` keys (``jax_reinforce.agent_keys``)."""
         import jax
 
-        self.state = jax.device_get(self._init(keys))
+        keys = jax.numpy.asarray(keys)
+        init = load_or_compile("init", (self._description, keys.shape, str(keys.dtype)),
+                               lambda: self._init.lower(keys), self.devices[:1])
+        self.state = jax.device_get(init(keys))
         return self.state
 
     def restore(self, state, history):
@@ -154,7 +162,7 @@ class SeedRunner(RunProgress):
         return np.concatenate([chosen, np.full(size - len(chosen), pad_with, dtype=chosen.dtype)])
 
     def compile(self, batch_size: int | None = None):
-        """Compiles (or loads from the cache) the chunk function for a batch size."""
+        """Compiles the chunk function for a batch size, or loads it (:mod:`jax_reinforce.executable_cache`)."""
         import jax
 
         size = batch_size or self._full_size(self.config.num_seeds)
@@ -162,7 +170,9 @@ class SeedRunner(RunProgress):
             example = jax.tree.map(
                 lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype, sharding=self._sharding), self.state
             )
-            self._compiled[size] = self._run.lower(example, self.chunk).compile()
+            self._compiled[size] = load_or_compile(
+                "train_chunk", (self._description, size, self.chunk), lambda: self._run.lower(example, self.chunk),
+                self.devices)
         return self._compiled[size]
 
     def run_chunk(self) -> dict:
