@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
+import sys
 
-__all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "clean_argparse_message"]
+__all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "clean_argparse_message", "exit_now"]
 
 EXIT_BAD_INPUT = 2
 
@@ -41,3 +43,22 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError(clean_argparse_message(self, message))
+
+
+def exit_now(code: int):
+    """Ends a script's process with ``code`` at once, skipping JAX's clean-up at exit.
+
+    JAX's ``atexit`` handler destroys its backends and clears its caches:
+    about 0.3 s on the development machine, a quarter of a warm one-seed
+    training run, spent after the run's last file is written. The scripts
+    close every file they write (each written whole, then renamed), so once
+    the standard streams are flushed nothing is left to do. In a
+    multi-process job (``jax.distributed``) the process exits normally, so
+    that it leaves the job cleanly.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    jax = sys.modules.get("jax")
+    if jax is not None and jax.distributed.is_initialized():
+        sys.exit(code)
+    os._exit(code)

@@ -86,6 +86,23 @@ def cache_key(name: str, description) -> str:
     return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
+_hits = [0, False]  # persistent-cache hits seen, listener registered
+
+
+def _persistent_cache_hits() -> int:
+    """Hits of JAX's persistent compilation cache in this process (``jax.monitoring`` events)."""
+    import jax
+
+    if not _hits[1]:
+        def count(event, **_):
+            if event == "/jax/compilation_cache/cache_hits":
+                _hits[0] += 1
+
+        jax.monitoring.register_event_listener(count)
+        _hits[1] = True
+    return _hits[0]
+
+
 def _devices_description(devices) -> tuple:
     return tuple((d.platform, d.device_kind, d.id, d.process_index) for d in devices)
 
@@ -122,7 +139,20 @@ def load_or_compile(name: str, description, lower, devices=None):
                                                          backend=devices[0].client, execution_devices=devices)
     except Exception:  # no entry, or a damaged or incompatible one: compile, and replace it
         pass
-    compiled = lower().compile()
+    # Stored only when compiled afresh. On the CPU, jaxlib 0.10 serialises an executable that was
+    # itself loaded from JAX's persistent cache without its kernels, and the stored copy fails when
+    # run ("NOT_FOUND: Function wrapped_slice not found"). So this program is kept out of that
+    # cache (no entry written: the minimum compile time is raised meanwhile), and if the cache
+    # still had it (written by an earlier version), it is used but not stored.
+    hits_before = _persistent_cache_hits()
+    minimum = jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float("inf"))
+    try:
+        compiled = lower().compile()
+    finally:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", minimum)
+    if _persistent_cache_hits() != hits_before:
+        return compiled
     try:
         payload = pickle.dumps(serialize_executable.serialize(compiled), protocol=pickle.HIGHEST_PROTOCOL)
         _directory.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
+from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError, exit_now  # noqa: E402
 
 PROG = "evaluate.py"
 
@@ -126,4 +126,4 @@ def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

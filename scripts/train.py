@@ -41,7 +41,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
+from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError, exit_now  # noqa: E402
 from jax_reinforce.config import BASELINES, GRADIENTS, OPTIMIZERS, Config, config_error, flag_of  # noqa: E402
 
 PROG = "train.py"
@@ -583,4 +583,4 @@ def print_report(summary, config, out):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

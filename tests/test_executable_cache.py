@@ -65,3 +65,49 @@ def test_off_by_default_compiles_and_writes_nothing(tmp_path):
     np.testing.assert_allclose(program(x)["y"], np.sin(1.0), rtol=1e-6)
     assert executable_cache.executable_cache_dir() is None
     assert not list(tmp_path.iterdir())
+
+
+_INIT_AGENTS = r'''
+import sys
+import numpy as np
+from jax_reinforce import Config, agent_keys, enable_compile_cache, make_env
+from jax_reinforce.runner import SeedRunner
+
+enable_compile_cache(sys.argv[1])
+config = Config(num_seeds=2, num_envs=4)
+if sys.argv[2] == "plain-first":  # the same program compiled by plain jit: into JAX's persistent cache
+    import jax
+    from jax_reinforce import compiler_options
+    from jax_reinforce.training import make_init_state
+    jax.jit(jax.vmap(make_init_state(config)), compiler_options=compiler_options()).lower(
+        agent_keys(config.seed, config.num_seeds)).compile()
+runner = SeedRunner(config, make_env(config.env), 2)
+state = runner.init(agent_keys(config.seed, config.num_seeds))
+print(float(np.abs(state.params[0]["w"]).sum()) if isinstance(state.params, list) else "ok")
+'''
+
+
+def test_a_program_in_jax_persistent_cache_but_not_here_is_stored_runnable(tmp_path):
+    # jaxlib 0.10 on the CPU serialises an executable loaded from JAX's persistent cache without
+    # its helper functions; load_or_compile must store a freshly compiled one instead.
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+    def run(mode=""):
+        out = subprocess.run([sys.executable, "-c", _INIT_AGENTS, str(tmp_path), mode], capture_output=True,
+                             text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout
+
+    first = run("plain-first")  # JAX's cache holds the program: used, not stored here
+    assert list((tmp_path / "xla").iterdir())
+    assert not list((tmp_path / "executables").glob("init-*")), "a program from JAX's cache was stored"
+    assert run() == first
+    shutil.rmtree(tmp_path / "xla")  # compiled afresh: stored here, and kept out of JAX's cache
+    assert run() == first
+    assert list((tmp_path / "executables").glob("init-*"))
+    assert run() == first  # loaded from the entry just stored, and run
