@@ -49,16 +49,19 @@ def median_and_spread(values):
 # --------------------------------------------------------------------------- throughput
 
 
-def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, hidden=(8,)):
+def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, hidden=(8,), num_devices: int = 1):
     """Env-steps/s of ``iterations`` training iterations for ``num_seeds`` x ``num_envs``.
 
     Two phases, because the figure depends on the episode length (a loop step
     costs the same whether 10 or 500 steps remain): ``from_scratch`` times
     the first ``iterations`` updates of fresh agents (short episodes at first),
     ``trained`` times ``iterations`` more after ``2 * iterations`` untimed
-    ones (episodes near the 500-step limit).
+    ones (episodes near the 500-step limit). With ``num_devices > 1`` the
+    seeds are split over that many devices (one per CPU core), as
+    ``scripts/train.py`` does: one program, ``jax.shard_map`` over the seeds.
     """
     import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     from jax_reinforce import Config, agent_keys, compiler_options
     from jax_reinforce.training import make_init_state, make_run_iterations
@@ -66,9 +69,21 @@ def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats:
     config = Config(env="CartPole-v1", hidden=hidden, num_envs=num_envs, num_seeds=num_seeds,
                     iterations=10**6, stop_when_solved=False)
     init = jax.jit(jax.vmap(make_init_state(config)))
-    run = jax.jit(jax.vmap(make_run_iterations(config, axis_name="agent"), in_axes=(0, None), axis_name="agent"),
-                  static_argnums=1, compiler_options=compiler_options())
-    fresh = init(agent_keys(config.seed, num_seeds))
+    agents = jax.vmap(make_run_iterations(config, axis_name="agent"), in_axes=(0, None), axis_name="agent")
+    if num_devices == 1:
+        run = jax.jit(agents, static_argnums=1, compiler_options=compiler_options())
+        place = lambda state: state  # noqa: E731
+    else:
+        mesh = Mesh(jax.devices()[:num_devices], ("seeds",))
+        by_seed = PartitionSpec("seeds")
+
+        def split(state, n):
+            return jax.shard_map(lambda s: agents(s, n), mesh=mesh, in_specs=(by_seed,), out_specs=(by_seed, by_seed),
+                                 check_vma=False)(state)
+
+        run = jax.jit(split, static_argnums=1, compiler_options=compiler_options())
+        place = lambda state: jax.device_put(state, NamedSharding(mesh, by_seed))  # noqa: E731
+    fresh = place(init(agent_keys(config.seed, num_seeds)))
     jax.block_until_ready(fresh)
     t = time.perf_counter()
     compiled = run.lower(fresh, iterations).compile()
@@ -88,7 +103,8 @@ def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats:
         return {"env_steps": steps, "mean_episode_length": steps / (iterations * num_seeds * num_envs),
                 "seconds": median_and_spread(seconds), "env_steps_per_s": median_and_spread(rates)}
 
-    result = {"num_seeds": num_seeds, "num_envs": num_envs, "iterations": iterations, "compile_s": compile_s,
+    result = {"num_seeds": num_seeds, "num_envs": num_envs, "num_devices": num_devices, "iterations": iterations,
+              "compile_s": compile_s,
               "from_scratch": timed(fresh)}
     trained = fresh
     for _ in range(2):
@@ -220,20 +236,31 @@ def main(argv=None):
     quick = args.quick
     repeats = args.repeats or (1 if quick else 3)
 
+    from jax_reinforce.compilation import use_cpu_cores
+
+    cores = use_cpu_cores()  # as scripts/train.py: one CPU device per core
     import jax
 
     results = {"machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
                            "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]},
                "quick": quick, "repeats": repeats}
 
-    grid = [(1, 8), (2, 16)] if quick else [(1, 256), (1, 1024), (1, 4096), (4, 1024), (16, 256), (64, 64), (256, 16)]
+    # (seeds, envs, devices); with several devices, the seeds are split over them (one per CPU core).
+    devices = len(jax.devices())
+    if quick:
+        grid = [(1, 8, 1), (2, 16, 1)] + ([(4, 8, 2)] if devices >= 2 else [])
+    else:
+        grid = [(1, 256, 1), (1, 1024, 1), (1, 4096, 1), (16, 256, 1), (256, 16, 1)]
+        if devices >= 2:
+            d = min(devices, cores)
+            grid += [(d, 2048, d), (2 * d, 1024, d), (16, 256, d), (64, 64, d), (256, 16, d)]
     iterations = 2 if quick else 20
     results["throughput"] = []
-    for seeds, envs in grid:
-        row = training_throughput(seeds, envs, iterations, repeats)
+    for seeds, envs, on in grid:
+        row = training_throughput(seeds, envs, iterations, repeats, num_devices=on)
         results["throughput"].append(row)
         fs, tr = row["from_scratch"], row["trained"]
-        print(f"throughput  seeds {seeds:>4} x envs {envs:>5}: trained {tr['env_steps_per_s']['median'] / 1e6:6.2f}M env-steps/s "
+        print(f"throughput  {on} device(s), seeds {seeds:>4} x envs {envs:>5}: trained {tr['env_steps_per_s']['median'] / 1e6:6.2f}M env-steps/s "
               f"(min {tr['env_steps_per_s']['min'] / 1e6:.2f}, max {tr['env_steps_per_s']['max'] / 1e6:.2f}, episodes of "
               f"{tr['mean_episode_length']:.0f} steps); from scratch {fs['env_steps_per_s']['median'] / 1e6:6.2f}M "
               f"(episodes of {fs['mean_episode_length']:.0f}); compile {row['compile_s']:.2f}s", flush=True)
@@ -246,7 +273,8 @@ def main(argv=None):
     print(f"gymnasium CartPoleVectorEnv x{results['gymnasium_vector']['num_envs']} (rollout only): "
           f"{results['gymnasium_vector']['env_steps_per_s']['median'] / 1e6:.2f}M env-steps/s; one env from Python: "
           f"{results['gymnasium_single']['env_steps_per_s']['median'] / 1e3:.0f}k/s", flush=True)
-    print(f"best training throughput (trained agents, seeds {best['num_seeds']} x envs {best['num_envs']}) / gymnasium "
+    print(f"best training throughput (trained agents, {best['num_devices']} device(s), seeds {best['num_seeds']} x envs "
+          f"{best['num_envs']}) / gymnasium "
           f"vector rollout: {results['ratio_best_vs_gymnasium_vector']:.1f}x", flush=True)
 
     base = ["--iterations", "3", "--num-envs", "8", "--eval-episodes", "2"] if quick else []
