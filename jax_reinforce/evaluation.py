@@ -40,8 +40,14 @@ def evaluate_gymnax(params, env_spec, num_episodes: int, key):
     Returns:
       ``(S, E)`` NumPy float array of episode returns.
     """
+    return np.asarray(_start_gymnax_evaluation(params, env_spec, num_episodes, key))
+
+
+def _start_gymnax_evaluation(params, env_spec, num_episodes: int, key):
+    """:func:`evaluate_gymnax`'s ``(S, E)`` returns as a JAX array, dispatched but not waited for."""
     import jax
 
+    from jax_reinforce.compilation import compiler_options
     from jax_reinforce.envs import describe_env
     from jax_reinforce.executable_cache import load_or_compile
     from jax_reinforce.rollouts import rollout
@@ -55,9 +61,11 @@ def evaluate_gymnax(params, env_spec, num_episodes: int, key):
     params = jax.tree.map(jax.numpy.asarray, params)
     description = (describe_env(env_spec), num_episodes, jax.tree.structure(params).__repr__(),
                    [(x.shape, str(x.dtype)) for x in jax.tree.leaves(params)], keys.shape, str(keys.dtype))
-    program = load_or_compile("evaluate_gymnax", description,
-                              lambda: jax.jit(jax.vmap(one_seed, axis_name="seed")).lower(params, keys))
-    return np.asarray(program(params, keys))
+    # The trainer's compiler options: on the CPU they compile this program about 40% faster.
+    program = load_or_compile("evaluate_gymnax", (description, sorted((compiler_options() or {}).items())),
+                              lambda: jax.jit(jax.vmap(one_seed, axis_name="seed"),
+                                              compiler_options=compiler_options()).lower(params, keys))
+    return program(params, keys)
 
 
 def numpy_policy_logits(params, obs):
@@ -133,10 +141,12 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int) -> dict:
     """
     import jax
 
-    results = {"gymnax": evaluate_gymnax(params, env_spec, num_episodes, jax.random.PRNGKey(seed + 1))}
+    # JAX runs the gymnax episodes on its own threads while gymnasium's run here, in NumPy.
+    gymnax_returns = _start_gymnax_evaluation(params, env_spec, num_episodes, jax.random.PRNGKey(seed + 1))
+    results = {}
     if env_spec.name in GYMNASIUM_EVAL_ENVS:
         results["gymnasium"] = evaluate_gymnasium(params, env_spec.name, num_episodes, seed=seed)
-    return results
+    return {"gymnax": np.asarray(gymnax_returns), **results}
 
 
 def best_seed(results: dict) -> int:

@@ -13,8 +13,10 @@ Steps after an environment's episode ended are not stepped into the buffers:
 their rows stay zero and :attr:`Trajectory.alive` is False there, so they are
 never learned from and never counted as environment steps.
 
-Random numbers are drawn in bulk before the loop (one uniform per step and
-environment for the action), instead of splitting a key at every step.
+The actions' random numbers are drawn step by step, one uniform per
+environment from ``fold_in(action_key, t)``: drawing the whole window's in
+bulk before the loop cost as much as 500 steps' worth when the episodes of a
+fresh agent end after 20 (19 ms of a 51 ms rollout of 4096 environments).
 """
 
 from __future__ import annotations
@@ -108,7 +110,6 @@ def rollout(
     obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(
         local(jax.random.split(reset_key, total_envs)), env_params
     )
-    uniforms = local(jax.random.uniform(action_key, (horizon, total_envs), dtype=jnp.float32), axis=1)
     step_env = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
     is_truncated = jax.vmap(env.is_truncated, in_axes=(0, None))
     obs_dtype = params[0]["w"].dtype
@@ -137,7 +138,8 @@ def rollout(
         if greedy:
             action = jnp.argmax(logits, axis=-1).astype(jnp.int32)
         else:
-            action = actions_from_uniform(logits, uniforms[t])
+            uniforms = jax.random.uniform(jax.random.fold_in(action_key, t), (total_envs,), dtype=jnp.float32)
+            action = actions_from_uniform(logits, local(uniforms))
         # Environments that draw randomness in step_env get a key per step;
         # CartPole ignores it and XLA removes the unused computation.
         keys = local(jax.random.split(jax.random.fold_in(step_key, t), total_envs))

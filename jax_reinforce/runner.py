@@ -37,12 +37,31 @@ import numpy as np
 from jax_reinforce.envs import describe_env
 from jax_reinforce.executable_cache import load_or_compile
 
-__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH"]
+__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH", "default_max_batch"]
 
 # A vmapped batch of one agent compiles to different (unbatched) dot products.
 MIN_BATCH = 2
 # Compact when at most this fraction of the batch is still training.
 COMPACT_FRACTION = 1 / 8
+
+
+# On a CPU, environments per device in one call (see default_max_batch).
+CPU_ENVS_PER_DEVICE = 256
+
+
+def default_max_batch(num_envs: int, devices) -> int | None:
+    """Agents per call for :class:`SeedRunner` on ``devices``: capped on a CPU, one batch elsewhere.
+
+    On a CPU, a batch of ``CPU_ENVS_PER_DEVICE`` environments per device
+    already runs near full speed, and a fixed small batch means finished
+    agents are dropped without compiling a program of another size (about 3 s
+    each, cold): 256 seeds trained in 7.6 s with calls of 16 agents, against
+    8.0 s with 64 and 8.4 s with one batch compacted by recompiling (2-core
+    machine, warm cache). Elsewhere (a GPU wants the biggest batch): ``None``.
+    """
+    if any(d.platform != "cpu" for d in devices):
+        return None
+    return len(devices) * max(MIN_BATCH, CPU_ENVS_PER_DEVICE // int(num_envs))
 
 
 def _next_power_of_two(n: int) -> int:
@@ -86,7 +105,7 @@ class SeedRunner(RunProgress):
     """
 
     def __init__(self, config, env_spec, chunk_iterations: int, compiler_options=None, compact: bool = True,
-                 devices=None):
+                 devices=None, max_batch: int | None = None):
         import jax
 
         from jax_reinforce.compilation import compiler_options as default_options
@@ -95,6 +114,9 @@ class SeedRunner(RunProgress):
         self.config = config
         self.chunk = int(chunk_iterations)
         self.compact = compact
+        if max_batch is not None and int(max_batch) < 1:
+            raise ValueError(f"max_batch must be None or an integer >= 1; got {max_batch!r}")
+        self.max_batch = None if max_batch is None else int(max_batch)
         self._metric_names = METRIC_NAMES
         self._metric_dtypes = {name: np.dtype(dtype) for name, dtype in METRIC_DTYPES.items()}
         axis = "agent"
@@ -161,11 +183,32 @@ class SeedRunner(RunProgress):
         pad_with = active[0] if len(active) else chosen[0]
         return np.concatenate([chosen, np.full(size - len(chosen), pad_with, dtype=chosen.dtype)])
 
+    def _unit_size(self) -> int:
+        """Agents per call when ``max_batch`` caps the batch."""
+        return self._full_size(min(self.config.num_seeds, self.max_batch))
+
+    def _batches(self) -> list[np.ndarray]:
+        """The seeds of each call of the next chunk (a seed may appear more than once, as padding).
+
+        Without ``max_batch``: one call, :meth:`_batch_indices`. With it: the
+        agents still training (every agent if ``compact`` is off) packed into
+        calls of one fixed size, so finished agents cost nothing and no other
+        size is ever compiled.
+        """
+        if self.max_batch is None:
+            return [self._batch_indices()]
+        unit = self._unit_size()
+        active = np.flatnonzero(self.running())
+        agents = active if (self.compact and len(active)) else np.arange(self.config.num_seeds)
+        groups = [agents[i:i + unit] for i in range(0, len(agents), unit)]
+        return [np.concatenate([g, np.full(unit - len(g), g[0], dtype=g.dtype)]) for g in groups]
+
     def compile(self, batch_size: int | None = None):
         """Compiles the chunk function for a batch size, or loads it (:mod:`jax_reinforce.executable_cache`)."""
         import jax
 
-        size = batch_size or self._full_size(self.config.num_seeds)
+        default = self._full_size(self.config.num_seeds) if self.max_batch is None else self._unit_size()
+        size = batch_size or default
         if size not in self._compiled:
             example = jax.tree.map(
                 lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype, sharding=self._sharding), self.state
@@ -185,12 +228,17 @@ class SeedRunner(RunProgress):
         """
         import jax
 
-        index = self._batch_indices()
+        batches = self._batches()
+        index = np.concatenate(batches)
         before = int(np.max(np.asarray(self.state.iteration)[index]))
-        batch = jax.tree.map(lambda x: x[index], self.state)
-        if self._sharding is not None:
-            batch = jax.device_put(batch, self._sharding)
-        new_batch, metrics = jax.device_get(self.compile(len(index))(batch))
+        results = []
+        for part in batches:  # dispatched one after another without waiting: the device stays busy
+            batch = jax.tree.map(lambda x: x[part], self.state)
+            if self._sharding is not None:
+                batch = jax.device_put(batch, self._sharding)
+            results.append(self.compile(len(part))(batch))
+        results = jax.device_get(results)
+        new_batch, metrics = jax.tree.map(lambda *parts: np.concatenate(parts), *results)
         # Write each seed back once (padding copies are identical to their original).
         seeds, first = np.unique(index, return_index=True)
         self.state = jax.tree.map(

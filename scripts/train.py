@@ -411,7 +411,7 @@ def train_run(args, config: Config, out: Path, stop: StopSignals, devices: list)
     from jax_reinforce.evaluation import evaluate_policies
     from jax_reinforce.reporting import aggregate_metrics, first_solved_iteration, plot_learning_curve, write_json, write_metrics_csv
     from jax_reinforce.distributed import ShardedRunner, any_process
-    from jax_reinforce.runner import MIN_BATCH, SeedRunner
+    from jax_reinforce.runner import MIN_BATCH, SeedRunner, default_max_batch
     from jax_reinforce.training import agent_keys
 
     env_spec = make_env(config.env)
@@ -423,7 +423,8 @@ def train_run(args, config: Config, out: Path, stop: StopSignals, devices: list)
     main_process = jax.process_index() == 0  # writes the run directory; every process trains its share
     if jax.process_count() == 1 and (len(devices) == 1 or config.num_seeds >= MIN_BATCH * len(devices)):
         # Seeds split over the devices, finished agents moved out of the batch.
-        runner = SeedRunner(config, env_spec, chunk, options, devices=devices)
+        runner = SeedRunner(config, env_spec, chunk, options, devices=devices,
+                            max_batch=default_max_batch(config.num_envs, devices))
         layout = "1 device" if len(devices) == 1 else f"{len(devices)} devices, the seeds split over them"
     else:
         runner = ShardedRunner(config, env_spec, chunk, options, devices=devices)

@@ -16,8 +16,8 @@ def _one_batch(config):
     return jax.device_get(run(init(agent_keys(config.seed, config.num_seeds)), config.iterations))
 
 
-def _runner(config, chunk, compact=True):
-    runner = SeedRunner(config, make_env(config.env), chunk, compact=compact)
+def _runner(config, chunk, compact=True, max_batch=None):
+    runner = SeedRunner(config, make_env(config.env), chunk, compact=compact, max_batch=max_batch)
     runner.init(agent_keys(config.seed, config.num_seeds))
     while runner.running().any():
         runner.run_chunk()
@@ -26,7 +26,7 @@ def _runner(config, chunk, compact=True):
 
 def test_runner_with_compaction_equals_one_batch_bitwise_whatever_the_chunk():
     # CartPole-v0 solves fast: most agents stop early, so the runner compacts.
-    config = Config(env="CartPole-v0", num_envs=16, num_seeds=16, iterations=40)
+    config = Config(env="CartPole-v0", num_envs=16, num_seeds=32, iterations=80)
     state, metrics = _one_batch(config)
     solved_at = np.asarray(state.solved_at)
     assert (solved_at >= 0).sum() >= 4 and len(set(solved_at.tolist())) > 1, solved_at
@@ -56,7 +56,7 @@ jax.config.update("jax_num_cpu_devices", 2)
 from jax_reinforce import Config, agent_keys, make_env
 from jax_reinforce.runner import SeedRunner
 
-config = Config(env="CartPole-v0", num_envs=16, num_seeds=16, iterations=40)
+config = Config(env="CartPole-v0", num_envs=16, num_seeds=32, iterations=80)
 
 def train(config, devices, chunk):
     runner = SeedRunner(config, make_env(config.env), chunk, devices=devices)
@@ -100,3 +100,16 @@ def test_seeds_split_over_two_cpu_devices_match_one_device_and_compact():
     # docstring): after 3 iterations the same episodes, parameters equal to float32 rounding.
     assert result["short_steps_equal"], result
     assert 0 <= result["short_max_param_diff"] < 1e-5, result
+
+
+def test_capped_batches_of_active_agents_equal_one_batch_bitwise():
+    # max_batch packs the agents still training into calls of one fixed size: one program only.
+    config = Config(env="CartPole-v0", num_envs=16, num_seeds=7, iterations=40)
+    state, metrics = _one_batch(config)
+    for max_batch, chunk in ((2, 3), (4, 8)):
+        runner = _runner(config, chunk, max_batch=max_batch)
+        for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(runner.state)):
+            np.testing.assert_array_equal(a, b)
+        width = runner.iterations_run
+        np.testing.assert_array_equal(runner.history["env_steps"], np.asarray(metrics["env_steps"])[:, :width])
+        assert sorted(runner._compiled) == [max_batch], runner._compiled
