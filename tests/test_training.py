@@ -46,9 +46,11 @@ def test_vmapped_seeds_equal_seeds_trained_one_by_one():
     train_one = jax.jit(make_train(config))
     for i, key in enumerate(agent_keys(config.seed, config.num_seeds)):
         params, metrics = train_one(key)
+        # One agent unbatched compiles to other (unbatched) dot products than a vmapped batch, so
+        # float32 rounding differs: about 1e-6 after 4 Adam steps at lr 0.1. The episodes are the same.
         for a, b, c in zip(jax.tree.leaves(params), jax.tree.leaves(batched_params), jax.tree.leaves(plain_params)):
-            np.testing.assert_allclose(a, b[i], atol=1e-6)
-            np.testing.assert_allclose(a, c[i], atol=1e-6)
+            np.testing.assert_allclose(a, b[i], atol=5e-6)
+            np.testing.assert_allclose(a, c[i], atol=5e-6)
         np.testing.assert_array_equal(metrics["env_steps"], batched_metrics["env_steps"][i])
 
 
