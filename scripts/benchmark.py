@@ -49,7 +49,8 @@ def median_and_spread(values):
 # --------------------------------------------------------------------------- throughput
 
 
-def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, hidden=(8,), num_devices: int = 1):
+def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, hidden=(8,), num_devices: int = 1,
+                        grad: str | None = None):
     """Env-steps/s of ``iterations`` training iterations for ``num_seeds`` x ``num_envs``.
 
     Two phases, because the figure depends on the episode length (a loop step
@@ -68,6 +69,8 @@ def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats:
 
     config = Config(env="CartPole-v1", hidden=hidden, num_envs=num_envs, num_seeds=num_seeds,
                     iterations=10**6, stop_when_solved=False)
+    if grad is not None:
+        config = config.replace(grad=grad)
     init = jax.jit(jax.vmap(make_init_state(config)))
     agents = jax.vmap(make_run_iterations(config, axis_name="agent"), in_axes=(0, None), axis_name="agent")
     if num_devices == 1:
