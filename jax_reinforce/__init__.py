@@ -59,7 +59,7 @@ _EXPORTS = {
     ],
     "config": ["Config"],
     "envs": ["EnvSpec", "make_env"],
-    "returns": ["reward_to_go", "complete_episode_mask", "apply_baseline"],
+    "returns": ["reward_to_go", "reward_to_go_rows", "complete_episode_mask", "apply_baseline"],
     "rollouts": ["Trajectory", "rollout"],
     "training": [
         "TrainState",

@@ -39,7 +39,7 @@ from jax_reinforce.config import Config
 from jax_reinforce.envs import EnvSpec, make_env
 from jax_reinforce.loss import reinforce_objective, reinforce_value_and_grad_manual
 from jax_reinforce.policy import init_policy
-from jax_reinforce.returns import apply_baseline, reward_to_go
+from jax_reinforce.returns import apply_baseline, reward_to_go_rows
 from jax_reinforce.rollouts import rollout
 
 __all__ = [
@@ -134,6 +134,11 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         (loss, entropy_sum), grads = jax.value_and_grad(reinforce_objective, has_aux=True)(*args)
         return loss, entropy_sum, grads
 
+    def used_rows(traj):
+        """Rows used by the longest episode of the batch (the same for every agent of the batch)."""
+        used = jnp.max(traj.length)
+        return jax.lax.pmax(used, loop_axes) if loop_axes else used
+
     def policy_gradient(params, traj, weights, mask):
         """``(loss, grads, mean_entropy)`` over the rows the episodes used.
 
@@ -147,10 +152,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         """
         horizon = traj.rewards.shape[0]
         block = min(BLOCK_ROWS, horizon)
-        used = jnp.max(traj.length)
-        if loop_axes:
-            used = jax.lax.pmax(used, loop_axes)
-        num_blocks = (used + block - 1) // block
+        num_blocks = (used_rows(traj) + block - 1) // block
         dtype = jax.tree.leaves(params)[0].dtype
         denominator = jnp.maximum(env_total(jnp.sum(mask.astype(dtype))), 1.0)
         zeros = jax.tree.map(jnp.zeros_like, params)
@@ -181,7 +183,8 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             state.params, key, env_spec, config.num_envs, config.rollout_steps, active, axis_name,
             env_axis_name=env_axis_name,
         )
-        returns = reward_to_go(traj.rewards, traj.episode_end, config.gamma)
+        # Over the rows the episodes used only; equal to reward_to_go bit for bit.
+        returns = reward_to_go_rows(traj.rewards, traj.episode_end, config.gamma, used_rows(traj))
         # Only steps of episodes that ended inside the window carry weight.
         mask = (traj.alive & traj.finished[None, :]).astype(jnp.float32)
         weights = apply_baseline(returns, mask, config.baseline, env_axis_name)

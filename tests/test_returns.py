@@ -85,3 +85,21 @@ def test_normalize_gives_no_weight_when_all_returns_are_equal():
     for value, n in ((0.1, 7), (0.3, 64), (123.4, 33)):
         w = apply_baseline(jnp.full((n,), value, jnp.float32), jnp.ones((n,)), "normalize")
         np.testing.assert_array_equal(w, 0.0)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7, 23, 40])
+def test_reward_to_go_over_the_used_rows_equals_the_full_scan_bitwise(rows):
+    from jax_reinforce.returns import reward_to_go_rows
+
+    horizon, num_envs = 40, 6
+    key_r, key_e = jax.random.split(jax.random.key(rows))
+    rewards = jax.random.uniform(key_r, (horizon, num_envs)) * (jnp.arange(horizon) < rows)[:, None]
+    ends = jax.random.bernoulli(key_e, 0.15, (horizon, num_envs)) & (jnp.arange(horizon) < rows)[:, None]
+    full = jax.jit(reward_to_go)(rewards, ends, 0.97)
+    used = jax.jit(reward_to_go_rows)(rewards, ends, 0.97, rows)
+    np.testing.assert_array_equal(np.asarray(used), np.asarray(full))
+    # Batched over agents with a shared row count, as the trainer calls it.
+    batched = jax.jit(jax.vmap(reward_to_go_rows, in_axes=(0, 0, None, None)))(
+        jnp.stack([rewards, rewards * 2]), jnp.stack([ends, ends]), 0.97, rows)
+    np.testing.assert_array_equal(np.asarray(batched[0]), np.asarray(full))
+    np.testing.assert_array_equal(np.asarray(batched[1]), np.asarray(jax.jit(reward_to_go)(rewards * 2, ends, 0.97)))
