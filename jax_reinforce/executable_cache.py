@@ -25,16 +25,17 @@ clear it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import os
 import pickle
 import sys
 from pathlib import Path
 
+from jax_reinforce.checkpoint import atomic_write_bytes
+
 __all__ = ["enable_executable_cache", "disable_executable_cache", "executable_cache_dir", "load_or_compile", "cache_key"]
 
 _directory: Path | None = None
-_source_digest: str | None = None
 
 
 def enable_executable_cache(path) -> str:
@@ -55,34 +56,28 @@ def executable_cache_dir() -> str | None:
     return None if _directory is None else str(_directory)
 
 
-def _package_source_digest() -> str:
-    """SHA-256 of this package's ``.py`` files (names and bytes), computed once per process."""
-    global _source_digest
-    if _source_digest is None:
-        digest = hashlib.sha256()
-        for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        _source_digest = digest.hexdigest()
-    return _source_digest
-
-
-def _versions() -> tuple:
+@functools.cache
+def _code_and_versions() -> tuple:
+    """A digest of this package's ``.py`` files, and the versions of Python and the libraries (once per process)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    import jax
-
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     found = []
     for name in ("jax", "jaxlib", "gymnax", "optax"):
         try:
             found.append((name, version(name)))
         except PackageNotFoundError:
             found.append((name, None))
-    return (sys.version, tuple(found), bool(jax.config.jax_enable_x64))
+    return digest.hexdigest(), sys.version, tuple(found)
 
 
 def cache_key(name: str, description) -> str:
     """The entry name of program ``name`` described by ``description`` (a ``repr``-able value)."""
-    text = repr((name, description, _versions(), _package_source_digest()))
+    import jax
+
+    text = repr((name, description, _code_and_versions(), bool(jax.config.jax_enable_x64)))
     return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
@@ -156,9 +151,7 @@ def load_or_compile(name: str, description, lower, devices=None):
     try:
         payload = pickle.dumps(serialize_executable.serialize(compiled), protocol=pickle.HIGHEST_PROTOCOL)
         _directory.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_bytes(payload)
-        os.replace(temporary, path)
+        atomic_write_bytes(path, payload)
     except Exception:  # a program JAX cannot serialise, or an unwritable cache: run without storing
         pass
     return compiled

@@ -37,7 +37,7 @@ import numpy as np
 from jax_reinforce.envs import describe_env
 from jax_reinforce.executable_cache import load_or_compile
 
-__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH", "default_max_batch"]
+__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH", "default_max_batch", "make_agents_program"]
 
 # A vmapped batch of one agent compiles to different (unbatched) dot products.
 MIN_BATCH = 2
@@ -62,6 +62,35 @@ def default_max_batch(num_envs: int, devices) -> int | None:
     if any(d.platform != "cpu" for d in devices):
         return None
     return len(devices) * max(MIN_BATCH, CPU_ENVS_PER_DEVICE // int(num_envs))
+
+
+def make_agents_program(run_agents, devices, compiler_options=None):
+    """``jit(run_agents)`` for ``(state, iterations)``, its batch split over ``devices``; and the batch's sharding.
+
+    ``run_agents(state, iterations)`` is a vmapped batch of agents
+    (``jax.vmap(make_run_iterations(...), in_axes=(0, None))``) with
+    ``iterations`` static. On one device the program is ``run_agents``
+    itself and the sharding ``None``; on several, ``jax.shard_map`` splits
+    the batch's leading (seed) axis evenly over them, with no collective, and
+    inputs must be placed with the returned ``NamedSharding``.
+    """
+    import jax
+
+    devices = list(devices)
+    sharding = None
+    if len(devices) > 1:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.array(devices), ("seeds",))
+        by_seed = PartitionSpec("seeds")
+        sharding = NamedSharding(mesh, by_seed)
+        local_agents = run_agents
+
+        def run_agents(state, iterations):
+            return jax.shard_map(lambda s: local_agents(s, iterations), mesh=mesh, in_specs=(by_seed,),
+                                 out_specs=(by_seed, by_seed), check_vma=False)(state)
+
+    return jax.jit(run_agents, static_argnums=1, compiler_options=compiler_options), sharding
 
 
 def _next_power_of_two(n: int) -> int:
@@ -127,19 +156,7 @@ class SeedRunner(RunProgress):
         self.devices = list(devices) if devices is not None else [jax.devices()[0]]
         if len(self.devices) != len(set(self.devices)) or len({d.process_index for d in self.devices}) != 1:
             raise ValueError(f"devices must be distinct devices of one process; got {self.devices!r}")
-        self._sharding = None
-        if len(self.devices) > 1:
-            from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-            mesh = Mesh(np.array(self.devices), ("seeds",))
-            by_seed = PartitionSpec("seeds")
-            self._sharding = NamedSharding(mesh, by_seed)
-            local_agents = run_agents
-
-            def run_agents(state, iterations):
-                return jax.shard_map(lambda s: local_agents(s, iterations), mesh=mesh, in_specs=(by_seed,),
-                                     out_specs=(by_seed, by_seed), check_vma=False)(state)
-        self._run = jax.jit(run_agents, static_argnums=1, compiler_options=compiler_options)
+        self._run, self._sharding = make_agents_program(run_agents, self.devices, compiler_options)
         self._compiled = {}
         # What the programs depend on besides the code (executable_cache's key).
         self._description = (config.to_dict(), describe_env(env_spec), sorted((compiler_options or {}).items()))

@@ -139,7 +139,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         used = jnp.max(traj.length)
         return jax.lax.pmax(used, loop_axes) if loop_axes else used
 
-    def policy_gradient(params, traj, weights, mask):
+    def policy_gradient(params, traj, weights, mask, used):
         """``(loss, grads, mean_entropy)`` over the rows the episodes used.
 
         The buffers hold ``T`` rows (the window) but the longest episode may
@@ -152,7 +152,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         """
         horizon = traj.rewards.shape[0]
         block = min(BLOCK_ROWS, horizon)
-        num_blocks = (used_rows(traj) + block - 1) // block
+        num_blocks = (used + block - 1) // block
         dtype = jax.tree.leaves(params)[0].dtype
         denominator = jnp.maximum(env_total(jnp.sum(mask.astype(dtype))), 1.0)
         zeros = jax.tree.map(jnp.zeros_like, params)
@@ -183,12 +183,13 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             state.params, key, env_spec, config.num_envs, config.rollout_steps, active, axis_name,
             env_axis_name=env_axis_name,
         )
+        used = used_rows(traj)
         # Over the rows the episodes used only; equal to reward_to_go bit for bit.
-        returns = reward_to_go_rows(traj.rewards, traj.episode_end, config.gamma, used_rows(traj))
+        returns = reward_to_go_rows(traj.rewards, traj.episode_end, config.gamma, used)
         # Only steps of episodes that ended inside the window carry weight.
         mask = (traj.alive & traj.finished[None, :]).astype(jnp.float32)
         weights = apply_baseline(returns, mask, config.baseline, env_axis_name)
-        loss, grads, entropy = policy_gradient(state.params, traj, weights, mask)
+        loss, grads, entropy = policy_gradient(state.params, traj, weights, mask, used)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
 

@@ -62,9 +62,9 @@ def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats:
     ``scripts/train.py`` does: one program, ``jax.shard_map`` over the seeds.
     """
     import jax
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     from jax_reinforce import Config, agent_keys, compiler_options
+    from jax_reinforce.runner import make_agents_program
     from jax_reinforce.training import make_init_state, make_run_iterations
 
     config = Config(env="CartPole-v1", hidden=hidden, num_envs=num_envs, num_seeds=num_seeds,
@@ -73,19 +73,8 @@ def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats:
         config = config.replace(grad=grad)
     init = jax.jit(jax.vmap(make_init_state(config)))
     agents = jax.vmap(make_run_iterations(config, axis_name="agent"), in_axes=(0, None), axis_name="agent")
-    if num_devices == 1:
-        run = jax.jit(agents, static_argnums=1, compiler_options=compiler_options())
-        place = lambda state: state  # noqa: E731
-    else:
-        mesh = Mesh(jax.devices()[:num_devices], ("seeds",))
-        by_seed = PartitionSpec("seeds")
-
-        def split(state, n):
-            return jax.shard_map(lambda s: agents(s, n), mesh=mesh, in_specs=(by_seed,), out_specs=(by_seed, by_seed),
-                                 check_vma=False)(state)
-
-        run = jax.jit(split, static_argnums=1, compiler_options=compiler_options())
-        place = lambda state: jax.device_put(state, NamedSharding(mesh, by_seed))  # noqa: E731
+    run, sharding = make_agents_program(agents, jax.devices()[:num_devices], compiler_options())
+    place = (lambda state: state) if sharding is None else (lambda state: jax.device_put(state, sharding))  # noqa: E731
     fresh = place(init(agent_keys(config.seed, num_seeds)))
     jax.block_until_ready(fresh)
     t = time.perf_counter()

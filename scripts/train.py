@@ -342,10 +342,11 @@ def main(argv=None) -> int:
             use_cpu_cores()  # one CPU device per core: agents train on every core
         from jax_reinforce.distributed import select_devices
 
-        devices = select_devices(args.devices, config.num_seeds)
+        # An explicit count is checked before the run directory is touched; the default depends
+        # on the seeds, which --resume reads from the run.
+        devices = None if args.devices is None else select_devices(args.devices, config.num_seeds)
         out, config = prepare_run_dir(args, config, argv, writer=not joined or _process_index() == 0)
-        if args.devices is None:  # the default depends on the seeds, which --resume reads from the run
-            devices = select_devices(None, config.num_seeds)
+        devices = devices or select_devices(None, config.num_seeds)
     except (UsageError, ValueError) as error:
         problem = error
     if joined:  # in a job, every process stops if one cannot start
