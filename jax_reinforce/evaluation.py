@@ -40,11 +40,17 @@ def evaluate_gymnax(params, env_spec, num_episodes: int, key):
     Returns:
       ``(S, E)`` NumPy float array of episode returns.
     """
-    return np.asarray(_start_gymnax_evaluation(params, env_spec, num_episodes, key))
+    import jax
+
+    num_seeds = jax.tree.leaves(params)[0].shape[0]
+    return np.asarray(_start_gymnax_evaluation(params, env_spec, num_episodes, jax.random.split(key, num_seeds)))
 
 
-def _start_gymnax_evaluation(params, env_spec, num_episodes: int, key):
-    """:func:`evaluate_gymnax`'s ``(S, E)`` returns as a JAX array, dispatched but not waited for."""
+def _start_gymnax_evaluation(params, env_spec, num_episodes: int, keys):
+    """:func:`evaluate_gymnax`'s ``(S, E)`` returns as a JAX array, dispatched but not waited for.
+
+    ``keys``: ``(S, 2)`` raw keys, one per seed.
+    """
     import jax
 
     from jax_reinforce.compilation import compiler_options
@@ -56,9 +62,8 @@ def _start_gymnax_evaluation(params, env_spec, num_episodes: int, key):
         traj = rollout(p, k, env_spec, num_episodes, None, True, "seed", greedy=True)
         return traj.rewards.sum(axis=0)
 
-    num_seeds = jax.tree.leaves(params)[0].shape[0]
-    keys = jax.random.split(key, num_seeds)
-    params = jax.tree.map(jax.numpy.asarray, params)
+    keys = np.asarray(keys)
+    params = jax.tree.map(np.asarray, params)  # NumPy in: no JAX program runs to stage them
     description = (describe_env(env_spec), num_episodes, jax.tree.structure(params).__repr__(),
                    [(x.shape, str(x.dtype)) for x in jax.tree.leaves(params)], keys.shape, str(keys.dtype))
     # The trainer's compiler options: on the CPU they compile this program about 40% faster.
@@ -132,7 +137,7 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int) -> dict:
     """Greedy returns of every seed in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
-    gymnax episodes from ``PRNGKey(seed + 1)``, gymnasium resets seeded with
+    gymnax episodes of seed ``i`` from ``fold_in(PRNGKey(seed + 1), i)``, gymnasium resets seeded with
     ``seed``, so the same run and seed give the same numbers in both.
 
     Returns:
@@ -141,8 +146,14 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int) -> dict:
     """
     import jax
 
-    # JAX runs the gymnax episodes on its own threads while gymnasium's run here, in NumPy.
-    gymnax_returns = _start_gymnax_evaluation(params, env_spec, num_episodes, jax.random.PRNGKey(seed + 1))
+    from jax_reinforce.host_keys import fold_in_range
+
+    # Seed i's episodes use fold_in(PRNGKey(seed + 1), i), which is split(PRNGKey(seed + 1), S)[i]
+    # (JAX's default threefry), made on the host. JAX runs the gymnax episodes on its own
+    # threads while gymnasium's run here, in NumPy.
+    num_seeds = np.shape(jax.tree.leaves(params)[0])[0]
+    keys = fold_in_range(seed + 1, num_seeds)
+    gymnax_returns = _start_gymnax_evaluation(params, env_spec, num_episodes, keys)
     results = {}
     if env_spec.name in GYMNASIUM_EVAL_ENVS:
         results["gymnasium"] = evaluate_gymnasium(params, env_spec.name, num_episodes, seed=seed)

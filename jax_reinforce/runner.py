@@ -169,7 +169,7 @@ class SeedRunner(RunProgress):
         """Fresh agents from ``(num_seeds,)`` keys (``jax_reinforce.agent_keys``)."""
         import jax
 
-        keys = jax.numpy.asarray(keys)
+        keys = np.asarray(keys)
         init = load_or_compile("init", (self._description, keys.shape, str(keys.dtype)),
                                lambda: self._init.lower(keys), self.devices[:1])
         self.state = jax.device_get(init(keys))

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jax_reinforce import host_keys
 from jax_reinforce.config import Config
 from jax_reinforce.envs import EnvSpec, make_env
 from jax_reinforce.loss import reinforce_objective, reinforce_value_and_grad_manual
@@ -97,9 +98,13 @@ def agent_keys(seed: int, num_seeds: int):
 
     Agent ``i``'s key does not depend on how many agents run beside it, so
     agent ``i`` of a 64-seed run is the same agent trained alone.
+
+    Returns:
+      ``uint32[num_seeds, 2]`` raw keys, a NumPy array computed on the host
+      (:mod:`jax_reinforce.host_keys`, bitwise ``jax.random``'s): no JAX
+      program is compiled or run for them.
     """
-    root = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(num_seeds, dtype=jnp.uint32))
+    return host_keys.fold_in_range(seed, num_seeds)
 
 
 def make_optimizer(config: Config, learning_rate=None) -> optax.GradientTransformation:
