@@ -15,6 +15,7 @@ import numpy as np
 
 __all__ = [
     "evaluate_gymnax",
+    "gymnax_evaluation_program",
     "evaluate_gymnasium",
     "evaluate_policies",
     "best_seed",
@@ -46,10 +47,14 @@ def evaluate_gymnax(params, env_spec, num_episodes: int, key):
     return np.asarray(_start_gymnax_evaluation(params, env_spec, num_episodes, jax.random.split(key, num_seeds)))
 
 
-def _start_gymnax_evaluation(params, env_spec, num_episodes: int, keys):
-    """:func:`evaluate_gymnax`'s ``(S, E)`` returns as a JAX array, dispatched but not waited for.
+def gymnax_evaluation_program(params, env_spec, num_episodes: int):
+    """The compiled greedy evaluation of :func:`evaluate_gymnax`, for params shaped like ``params``.
 
-    ``keys``: ``(S, 2)`` raw keys, one per seed.
+    ``program(params, keys) -> (S, E)`` returns, ``keys`` being ``(S, 2)``
+    raw keys, one per seed. Loaded from :mod:`jax_reinforce.executable_cache`
+    when it has it, else compiled. ``scripts/train.py`` calls this in a
+    thread while the trainer compiles and trains, so that with a cold cache
+    the two compilations share the CPU's cores.
     """
     import jax
 
@@ -62,14 +67,29 @@ def _start_gymnax_evaluation(params, env_spec, num_episodes: int, keys):
         traj = rollout(p, k, env_spec, num_episodes, None, True, "seed", greedy=True)
         return traj.rewards.sum(axis=0)
 
-    keys = np.asarray(keys)
-    params = jax.tree.map(np.asarray, params)  # NumPy in: no JAX program runs to stage them
+    params = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)), params)
+    num_seeds = jax.tree.leaves(params)[0].shape[0]
+    keys = jax.ShapeDtypeStruct((num_seeds, 2), np.uint32)
     description = (describe_env(env_spec), num_episodes, jax.tree.structure(params).__repr__(),
                    [(x.shape, str(x.dtype)) for x in jax.tree.leaves(params)], keys.shape, str(keys.dtype))
     # The trainer's compiler options: on the CPU they compile this program about 40% faster.
-    program = load_or_compile("evaluate_gymnax", (description, sorted((compiler_options() or {}).items())),
-                              lambda: jax.jit(jax.vmap(one_seed, axis_name="seed"),
-                                              compiler_options=compiler_options()).lower(params, keys))
+    return load_or_compile("evaluate_gymnax", (description, sorted((compiler_options() or {}).items())),
+                           lambda: jax.jit(jax.vmap(one_seed, axis_name="seed"),
+                                           compiler_options=compiler_options()).lower(params, keys))
+
+
+def _start_gymnax_evaluation(params, env_spec, num_episodes: int, keys, program=None):
+    """:func:`evaluate_gymnax`'s ``(S, E)`` returns as a JAX array, dispatched but not waited for.
+
+    ``keys``: ``(S, 2)`` raw keys, one per seed; ``program``: from
+    :func:`gymnax_evaluation_program` (made here if ``None``).
+    """
+    import jax
+
+    keys = np.asarray(keys, np.uint32)
+    params = jax.tree.map(np.asarray, params)  # NumPy in: no JAX program runs to stage them
+    if program is None:
+        program = gymnax_evaluation_program(params, env_spec, num_episodes)
     return program(params, keys)
 
 
@@ -133,12 +153,14 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
     return returns.reshape(num_seeds, num_episodes)
 
 
-def evaluate_policies(params, env_spec, num_episodes: int, seed: int) -> dict:
+def evaluate_policies(params, env_spec, num_episodes: int, seed: int, gymnax_program=None) -> dict:
     """Greedy returns of every seed in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
     gymnax episodes of seed ``i`` from ``fold_in(PRNGKey(seed + 1), i)``, gymnasium resets seeded with
     ``seed``, so the same run and seed give the same numbers in both.
+
+    ``gymnax_program``: :func:`gymnax_evaluation_program`'s, if already made.
 
     Returns:
       ``{"gymnax": (S, E)}`` plus ``"gymnasium": (S, E)`` where the
@@ -153,7 +175,7 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int) -> dict:
     # threads while gymnasium's run here, in NumPy.
     num_seeds = np.shape(jax.tree.leaves(params)[0])[0]
     keys = fold_in_range(seed + 1, num_seeds)
-    gymnax_returns = _start_gymnax_evaluation(params, env_spec, num_episodes, keys)
+    gymnax_returns = _start_gymnax_evaluation(params, env_spec, num_episodes, keys, gymnax_program)
     results = {}
     if env_spec.name in GYMNASIUM_EVAL_ENVS:
         results["gymnasium"] = evaluate_gymnasium(params, env_spec.name, num_episodes, seed=seed)
