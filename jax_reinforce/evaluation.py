@@ -52,9 +52,10 @@ def gymnax_evaluation_program(params, env_spec, num_episodes: int):
 
     ``program(params, keys) -> (S, E)`` returns, ``keys`` being ``(S, 2)``
     raw keys, one per seed. Loaded from :mod:`jax_reinforce.executable_cache`
-    when it has it, else compiled. ``scripts/train.py`` calls this in a
-    thread while the trainer compiles and trains, so that with a cold cache
-    the two compilations share the CPU's cores.
+    when it has it, else compiled; it may be made ahead of time, in another
+    thread (the executable cache allows concurrent compilations). On the
+    2-core development machine that gains nothing for ``scripts/train.py``:
+    XLA already compiles the trainer on both cores.
     """
     import jax
 

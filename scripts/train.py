@@ -409,7 +409,7 @@ def train_run(args, config: Config, out: Path, stop: StopSignals, devices: list)
 
     from jax_reinforce.checkpoint import CheckpointError, load_train_state, save_checkpoint
     from jax_reinforce.envs import make_env
-    from jax_reinforce.evaluation import evaluate_policies, gymnax_evaluation_program
+    from jax_reinforce.evaluation import evaluate_policies
     from jax_reinforce.reporting import aggregate_metrics, first_solved_iteration, plot_learning_curve, write_json, write_metrics_csv
     from jax_reinforce.distributed import ShardedRunner, any_process
     from jax_reinforce.runner import MIN_BATCH, SeedRunner, default_max_batch
@@ -431,14 +431,6 @@ def train_run(args, config: Config, out: Path, stop: StopSignals, devices: list)
         runner = ShardedRunner(config, env_spec, chunk, options, devices=devices)
         layout = runner.describe()
     runner.init(agent_keys(config.seed, config.num_seeds))
-    evaluation_program = None
-    if main_process and args.eval_episodes:
-        # Loaded, or traced and compiled, in a thread while the trainer compiles and trains:
-        # with a cold cache the two compilations share the cores.
-        from concurrent.futures import ThreadPoolExecutor
-
-        evaluation_program = ThreadPoolExecutor(1, thread_name_prefix="evaluation").submit(
-            gymnax_evaluation_program, runner.state.params, env_spec, args.eval_episodes)
     progress = Progress(config.iterations, args.quiet or not main_process)
 
     def stopping():
@@ -537,8 +529,7 @@ def train_run(args, config: Config, out: Path, stop: StopSignals, devices: list)
     t_eval0 = time.perf_counter()
     evaluation = {}
     if args.eval_episodes:
-        results = evaluate_policies(state.params, env_spec, args.eval_episodes, config.seed,
-                                    evaluation_program.result())
+        results = evaluate_policies(state.params, env_spec, args.eval_episodes, config.seed)
         evaluation = {f"{name}_mean": returns.mean(axis=1).tolist() for name, returns in results.items()}
     t_eval = time.perf_counter() - t_eval0
 
