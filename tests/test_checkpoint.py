@@ -354,3 +354,12 @@ def test_a_tiny_trained_run_evaluates_alike_in_gymnax_and_gymnasium(run_dir):
     # Same greedy policies, different random starts: the means agree to within sampling noise.
     spread = np.maximum(gx.std(axis=1), gy.std(axis=1)) / np.sqrt(30)
     np.testing.assert_array_less(np.abs(gx.mean(axis=1) - gy.mean(axis=1)), 4 * spread + 0.1 * gx.mean(axis=1) + 2)
+
+
+def test_evaluate_policies_uses_the_keys_of_evaluate_gymnax(run_dir):
+    """train.py's evaluation (host-made keys fold_in(PRNGKey(seed + 1), i)) equals split(PRNGKey(seed + 1), S)."""
+    params, config = load_checkpoint(run_dir)
+    env_spec = make_env(config.env)
+    from_policies = evaluate_policies(params, env_spec, 7, seed=3)["gymnax"]
+    from_key = evaluate_gymnax(params, env_spec, 7, jax.random.PRNGKey(4))
+    np.testing.assert_array_equal(from_policies, from_key)
