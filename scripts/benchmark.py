@@ -13,13 +13,14 @@ machine:
    (ahead of time), every timing sits between ``jax.block_until_ready``
    calls, and the figure is the median of ``--repeats`` runs.
 2. Time to solve CartPole-v1, the whole process of ``scripts/train.py`` for
-   1 and 256 seeds, with a cold and with a warm persistent compilation cache,
+   1, 4 (the defaults) and 256 seeds, with a cold and with a warm persistent compilation cache,
    split into import / compile / train / eval from its ``summary.json``.
 3. The peers: gymnasium's NumPy ``CartPoleVectorEnv`` (256 environments, a
    NumPy policy forward, rollout only, no learning), one gymnasium
    environment stepped from Python, and the corrected NumPy seed program
    (``jax_reinforce.numpy_reference``) solving CartPole-v0 against
-   ``scripts/train.py --env CartPole-v0 --hidden 8``.
+   ``scripts/train.py --env CartPole-v0 --hidden 8``: one agent, and 256
+   agents at once compared per agent.
 
 Prints a table and writes everything to ``--out`` (JSON).
 """
@@ -282,6 +283,10 @@ def main(argv=None):
 
     v0_args = base + ["--env", "CartPole-v0", "--hidden", "8", "--num-seeds", "1"]
     results["jax_cartpole_v0"] = time_to_solve(v0_args, repeats)
+    # The trainer's use: many agents at once; compared per agent with the NumPy program.
+    many = 4 if quick else 256
+    results["jax_cartpole_v0_many"] = time_to_solve(base + ["--env", "CartPole-v0", "--hidden", "8",
+                                                            "--num-seeds", str(many)], repeats)
     ref_seeds = [0] if quick else [0, 1, 2, 3, 4]
     results["numpy_reference"] = numpy_reference_solve(ref_seeds, 30 if quick else 3000)
     if results["numpy_reference"]["wall_s"] is not None:
@@ -297,6 +302,17 @@ def main(argv=None):
               f"({ratios['whole_process_cold']:.2f}x), {v0['warm']['wall_s']['median']:.2f}s warm "
               f"({ratios['whole_process_warm']:.2f}x); its training phase alone "
               f"{v0['warm']['split_median_s']['train']:.3f}s ({ratios['training_alone_warm']:.1f}x)", flush=True)
+        v0_many = results["jax_cartpole_v0_many"]
+        per_agent = {"whole_process_cold": numpy_s * many / v0_many["cold"]["wall_s"]["median"],
+                     "whole_process_warm": numpy_s * many / v0_many["warm"]["wall_s"]["median"],
+                     "training_alone_warm": numpy_s * many / v0_many["warm"]["split_median_s"]["train"]}
+        results["ratio_numpy_reference_vs_jax_cartpole_v0_many_per_agent"] = per_agent
+        print(f"CartPole-v0, {many} agents at once (--num-seeds {many}): {v0_many['cold']['wall_s']['median']:.2f}s cold, "
+              f"{v0_many['warm']['wall_s']['median']:.2f}s warm, training phase "
+              f"{v0_many['warm']['split_median_s']['train']:.2f}s (all solved: {v0_many['warm']['all_solved']}); "
+              f"per agent against the NumPy program: {per_agent['whole_process_cold']:.0f}x cold, "
+              f"{per_agent['whole_process_warm']:.0f}x warm, {per_agent['training_alone_warm']:.0f}x training phase",
+              flush=True)
     else:
         print("CartPole-v0: the NumPy seed program did not solve within its episode budget", flush=True)
 

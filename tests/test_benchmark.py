@@ -15,11 +15,13 @@ def test_benchmark_quick_writes_every_section(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["quick"] is True
-    for key in ("throughput", "gymnasium_vector", "gymnasium_single", "time_to_solve", "jax_cartpole_v0", "numpy_reference"):
+    for key in ("throughput", "gymnasium_vector", "gymnasium_single", "time_to_solve", "jax_cartpole_v0", "jax_cartpole_v0_many",
+                "numpy_reference"):
         assert key in result, key
     for row in result["throughput"]:
         for phase in ("from_scratch", "trained"):
             assert row[phase]["env_steps"] > 0
             assert row[phase]["env_steps_per_s"]["median"] > 0
     assert {"cold", "warm"} <= set(result["time_to_solve"]["1"])
+    assert result["jax_cartpole_v0_many"]["args"][-1] == "4"
     assert "throughput" in proc.stdout and "wrote" in proc.stdout
