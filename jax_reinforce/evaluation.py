@@ -158,8 +158,9 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, gymnax_pro
     """Greedy returns of every seed in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
-    gymnax episodes of seed ``i`` from ``fold_in(PRNGKey(seed + 1), i)``, gymnasium resets seeded with
-    ``seed``, so the same run and seed give the same numbers in both.
+    gymnax episodes of seed ``i`` from ``fold_in(PRNGKey(seed + 1), i)``,
+    gymnasium resets seeded with ``seed``, so the same run and seed give the
+    same numbers in both.
 
     ``gymnax_program``: :func:`gymnax_evaluation_program`'s, if already made.
 
