@@ -52,10 +52,7 @@ def gymnax_evaluation_program(params, env_spec, num_episodes: int):
 
     ``program(params, keys) -> (S, E)`` returns, ``keys`` being ``(S, 2)``
     raw keys, one per seed. Loaded from :mod:`jax_reinforce.executable_cache`
-    when it has it, else compiled; it may be made ahead of time, in another
-    thread (the executable cache allows concurrent compilations). On the
-    2-core development machine that gains nothing for ``scripts/train.py``:
-    XLA already compiles the trainer on both cores.
+    when it has it, else compiled.
     """
     import jax
 
@@ -79,19 +76,16 @@ def gymnax_evaluation_program(params, env_spec, num_episodes: int):
                                            compiler_options=compiler_options()).lower(params, keys))
 
 
-def _start_gymnax_evaluation(params, env_spec, num_episodes: int, keys, program=None):
+def _start_gymnax_evaluation(params, env_spec, num_episodes: int, keys):
     """:func:`evaluate_gymnax`'s ``(S, E)`` returns as a JAX array, dispatched but not waited for.
 
-    ``keys``: ``(S, 2)`` raw keys, one per seed; ``program``: from
-    :func:`gymnax_evaluation_program` (made here if ``None``).
+    ``keys``: ``(S, 2)`` raw keys, one per seed.
     """
     import jax
 
     keys = np.asarray(keys, np.uint32)
     params = jax.tree.map(np.asarray, params)  # NumPy in: no JAX program runs to stage them
-    if program is None:
-        program = gymnax_evaluation_program(params, env_spec, num_episodes)
-    return program(params, keys)
+    return gymnax_evaluation_program(params, env_spec, num_episodes)(params, keys)
 
 
 def numpy_policy_logits(params, obs):
@@ -154,15 +148,13 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
     return returns.reshape(num_seeds, num_episodes)
 
 
-def evaluate_policies(params, env_spec, num_episodes: int, seed: int, gymnax_program=None) -> dict:
+def evaluate_policies(params, env_spec, num_episodes: int, seed: int) -> dict:
     """Greedy returns of every seed in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
     gymnax episodes of seed ``i`` from ``fold_in(PRNGKey(seed + 1), i)``,
     gymnasium resets seeded with ``seed``, so the same run and seed give the
     same numbers in both.
-
-    ``gymnax_program``: :func:`gymnax_evaluation_program`'s, if already made.
 
     Returns:
       ``{"gymnax": (S, E)}`` plus ``"gymnasium": (S, E)`` where the
@@ -177,7 +169,7 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, gymnax_pro
     # threads while gymnasium's run here, in NumPy.
     num_seeds = np.shape(jax.tree.leaves(params)[0])[0]
     keys = fold_in_range(seed + 1, num_seeds)
-    gymnax_returns = _start_gymnax_evaluation(params, env_spec, num_episodes, keys, gymnax_program)
+    gymnax_returns = _start_gymnax_evaluation(params, env_spec, num_episodes, keys)
     results = {}
     if env_spec.name in GYMNASIUM_EVAL_ENVS:
         results["gymnasium"] = evaluate_gymnasium(params, env_spec.name, num_episodes, seed=seed)

@@ -25,13 +25,10 @@ clear it.
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import functools
 import hashlib
 import pickle
 import sys
-import threading
 from pathlib import Path
 
 from jax_reinforce.checkpoint import atomic_write_bytes
@@ -84,48 +81,21 @@ def cache_key(name: str, description) -> str:
     return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
-_lock = threading.Lock()
-_hits: collections.Counter = collections.Counter()  # persistent-cache hits seen, per thread
-_listening = [False]
-_compiling = [0, 0.0]  # compilations of ours in progress (any thread), JAX's minimum compile time before them
+_hits = [0, False]  # persistent-cache hits seen, listener registered
 
 
 def _persistent_cache_hits() -> int:
-    """Hits of JAX's persistent compilation cache in this thread (``jax.monitoring`` events).
-
-    JAX reports the event in the thread that compiles, so programs compiled
-    at once in several threads are told apart.
-    """
+    """Hits of JAX's persistent compilation cache in this process (``jax.monitoring`` events)."""
     import jax
 
-    with _lock:
-        if not _listening[0]:
-            def count(event, **_):
-                if event == "/jax/compilation_cache/cache_hits":
-                    _hits[threading.get_ident()] += 1
+    if not _hits[1]:
+        def count(event, **_):
+            if event == "/jax/compilation_cache/cache_hits":
+                _hits[0] += 1
 
-            jax.monitoring.register_event_listener(count)
-            _listening[0] = True
-    return _hits[threading.get_ident()]
-
-
-@contextlib.contextmanager
-def _kept_out_of_jax_cache():
-    """While any thread compiles a program of ours, JAX's persistent cache writes no entry."""
-    import jax
-
-    with _lock:
-        if _compiling[0] == 0:
-            _compiling[1] = jax.config.jax_persistent_cache_min_compile_time_secs
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", float("inf"))
-        _compiling[0] += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _compiling[0] -= 1
-            if _compiling[0] == 0:
-                jax.config.update("jax_persistent_cache_min_compile_time_secs", _compiling[1])
+        jax.monitoring.register_event_listener(count)
+        _hits[1] = True
+    return _hits[0]
 
 
 def _devices_description(devices) -> tuple:
@@ -169,11 +139,13 @@ def load_or_compile(name: str, description, lower, devices=None):
     # run ("NOT_FOUND: Function wrapped_slice not found"). So this program is kept out of that
     # cache (no entry written: the minimum compile time is raised meanwhile), and if the cache
     # still had it (written by an earlier version), it is used but not stored.
-    # Programs may be loaded or compiled in several threads at once (train.py compiles the
-    # evaluation beside the trainer).
     hits_before = _persistent_cache_hits()
-    with _kept_out_of_jax_cache():
+    minimum = jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float("inf"))
+    try:
         compiled = lower().compile()
+    finally:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", minimum)
     if _persistent_cache_hits() != hits_before:
         return compiled
     try:

@@ -13,8 +13,9 @@ machine:
    (ahead of time), every timing sits between ``jax.block_until_ready``
    calls, and the figure is the median of ``--repeats`` runs.
 2. Time to solve CartPole-v1, the whole process of ``scripts/train.py`` for
-   1, 4 (the defaults) and 256 seeds, with a cold and with a warm persistent compilation cache,
-   split into import / compile / train / eval from its ``summary.json``.
+   1, 4 (the defaults) and 256 seeds, with a cold and with a warm persistent
+   compilation cache, split into import / compile / train / eval from its
+   ``summary.json``.
 3. The peers: gymnasium's NumPy ``CartPoleVectorEnv`` (256 environments, a
    NumPy policy forward, rollout only, no learning), one gymnasium
    environment stepped from Python, and the corrected NumPy seed program
@@ -215,6 +216,17 @@ def time_to_solve(args_list, repeats: int):
     return {"args": args_list, "cold": summarise(cold), "warm": summarise(warm)}
 
 
+def speedups(numpy_s: float, solve: dict, agents: int = 1) -> dict:
+    """How many times faster than the NumPy program's ``numpy_s`` a :func:`time_to_solve` result is, per agent.
+
+    Whole process cold and warm, and the warm runs' training phase alone;
+    ``agents``: the agents the run trained at once.
+    """
+    return {"whole_process_cold": numpy_s * agents / solve["cold"]["wall_s"]["median"],
+            "whole_process_warm": numpy_s * agents / solve["warm"]["wall_s"]["median"],
+            "training_alone_warm": numpy_s * agents / solve["warm"]["split_median_s"]["train"]}
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -292,9 +304,7 @@ def main(argv=None):
     if results["numpy_reference"]["wall_s"] is not None:
         numpy_s = results["numpy_reference"]["wall_s"]["median"]
         v0 = results["jax_cartpole_v0"]
-        ratios = {"whole_process_cold": numpy_s / v0["cold"]["wall_s"]["median"],
-                  "whole_process_warm": numpy_s / v0["warm"]["wall_s"]["median"],
-                  "training_alone_warm": numpy_s / v0["warm"]["split_median_s"]["train"]}
+        ratios = speedups(numpy_s, v0)
         results["ratio_numpy_reference_vs_jax_cartpole_v0"] = ratios
         print(f"CartPole-v0: NumPy seed program {numpy_s:.2f}s of training (median of "
               f"{results['numpy_reference']['solved']} solved seeds) vs scripts/train.py --env CartPole-v0 --hidden 8 "
@@ -303,9 +313,7 @@ def main(argv=None):
               f"({ratios['whole_process_warm']:.2f}x); its training phase alone "
               f"{v0['warm']['split_median_s']['train']:.3f}s ({ratios['training_alone_warm']:.1f}x)", flush=True)
         v0_many = results["jax_cartpole_v0_many"]
-        per_agent = {"whole_process_cold": numpy_s * many / v0_many["cold"]["wall_s"]["median"],
-                     "whole_process_warm": numpy_s * many / v0_many["warm"]["wall_s"]["median"],
-                     "training_alone_warm": numpy_s * many / v0_many["warm"]["split_median_s"]["train"]}
+        per_agent = speedups(numpy_s, v0_many, agents=many)
         results["ratio_numpy_reference_vs_jax_cartpole_v0_many_per_agent"] = per_agent
         print(f"CartPole-v0, {many} agents at once (--num-seeds {many}): {v0_many['cold']['wall_s']['median']:.2f}s cold, "
               f"{v0_many['warm']['wall_s']['median']:.2f}s warm, training phase "
