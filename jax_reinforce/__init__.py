@@ -21,8 +21,10 @@ Modules, one idea each:
 - ``checkpoint``: pickle-free ``.npz`` checkpoints, atomic writes.
 - ``evaluation``: greedy evaluation in gymnax and in gymnasium.
 - ``compilation``: XLA options for the CPU, one CPU device per core, the compilation caches.
-- ``executable_cache``: compiled programs on disk, so a repeated run skips tracing too.
+- ``program_cache``: traced programs on disk as ``jax.export`` artefacts, so a repeated run skips tracing too.
 - ``runner``: many agents in chunks over the devices, finished ones moved out of the batch.
+- ``run``: a whole run in a run directory (checkpoints, resume, evaluation): ``train_run``.
+- ``batching``: loops that stop together under ``vmap``.
 - ``distributed``: seeds and environments sharded over devices and processes.
 - ``cli``: the scripts' one-line errors (exit code 2).
 - ``reporting``: metrics CSV, learning curve, JSON for the run directory.
@@ -73,6 +75,7 @@ _EXPORTS = {
     "evaluation": ["evaluate_gymnax", "evaluate_gymnasium"],
     "compilation": ["compiler_options", "enable_compile_cache", "use_cpu_cores"],
     "runner": ["SeedRunner"],
+    "run": ["train_run", "RunResult", "RunError"],
     "distributed": [
         "ShardedTrainer",
         "ShardedRunner",

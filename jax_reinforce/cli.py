@@ -14,7 +14,8 @@ import os
 import re
 import sys
 
-__all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "clean_argparse_message", "exit_now"]
+__all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "clean_argparse_message", "exit_now",
+           "add_config_flags", "config_from_args", "typed_config_fields", "int_flag"]
 
 EXIT_BAD_INPUT = 2
 
@@ -62,3 +63,60 @@ def exit_now(code: int):
     if jax is not None and jax.distributed.is_initialized():
         sys.exit(code)
     os._exit(code)
+
+
+def add_config_flags(parser: argparse.ArgumentParser, title: str = "config (every jax_reinforce.Config field)"):
+    """One flag per :class:`jax_reinforce.Config` field, from :data:`jax_reinforce.config.FLAGS`.
+
+    The flags keep the typed text (``None`` when not typed);
+    :func:`config_from_args` turns them into a ``Config``, whose checks give
+    the one error message for a bad value.
+    """
+    from jax_reinforce.config import FLAGS, Config
+
+    defaults = Config()
+    group = parser.add_argument_group(title)
+    for flag in FLAGS:
+        default = getattr(defaults, flag.field)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        help_text = f"{flag.help} (default: {shown})"
+        if flag.field == "stop_when_solved":
+            group.add_argument(flag.flag, dest=flag.field, action=argparse.BooleanOptionalAction, default=None,
+                               help=help_text)
+        else:
+            group.add_argument(flag.flag, dest=flag.field, default=None, metavar=flag.field.upper(), help=help_text)
+    return group
+
+
+def config_from_args(args):
+    """The :class:`jax_reinforce.Config` of the typed config flags (the others at their defaults).
+
+    Raises:
+      ValueError: naming the field, its flag, the value and what is allowed.
+    """
+    from jax_reinforce.config import FLAGS, Config
+
+    return Config.from_flags({f.field: getattr(args, f.field) for f in FLAGS if getattr(args, f.field, None) is not None})
+
+
+def typed_config_fields(args) -> set[str]:
+    """The :class:`jax_reinforce.Config` fields whose flags were typed."""
+    from jax_reinforce.config import FLAGS
+
+    return {f.field for f in FLAGS if getattr(args, f.field, None) is not None}
+
+
+def int_flag(flag: str, low: int, high: int | None = None):
+    """An argparse ``type``: an integer in ``[low, high]``, else one message naming ``flag``."""
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{flag} must be {allowed}; got {text!r}")
+        return value
+
+    return parse

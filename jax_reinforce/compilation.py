@@ -64,21 +64,22 @@ def enable_compile_cache(path: str | None = None) -> str:
 
     - ``path/xla``: JAX's persistent compilation cache, every program cached
       (skips XLA's compilation; JAX still traces and lowers the program);
-    - ``path/executables``: :mod:`jax_reinforce.executable_cache`, the
-      trainer's and the evaluation's compiled programs (skips tracing too).
+    - ``path/programs``: :mod:`jax_reinforce.program_cache`, the trainer's
+      and the evaluation's traced programs as ``jax.export`` artefacts
+      (skips tracing too; no pickle).
 
     Returns:
       The cache directory.
     """
     import jax
 
-    from jax_reinforce.executable_cache import enable_executable_cache
+    from jax_reinforce.program_cache import enable_program_cache
 
     path = path or default_cache_dir()
     jax.config.update("jax_compilation_cache_dir", os.path.join(path, "xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    enable_executable_cache(os.path.join(path, "executables"))
+    enable_program_cache(os.path.join(path, "programs"))
     return path
 
 

@@ -13,7 +13,8 @@ import dataclasses
 import math
 from typing import Any
 
-__all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES", "ALLOWED", "config_error", "flag_of"]
+__all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES", "ALLOWED", "FLAGS", "FieldFlag",
+           "config_error", "flag_of"]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 GRADIENTS = ("autodiff", "manual")
@@ -57,6 +58,67 @@ def config_error(field: str, value: Any, allowed: str | None = None) -> ValueErr
     the command line alike (where ``value`` is the text typed).
     """
     return ValueError(f"{field} ({flag_of(field)}) must be {allowed or ALLOWED[field]}; got {value!r}")
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p.strip()) for p in text.split(","))
+    except ValueError:
+        raise config_error("hidden", text, "comma-separated layer widths, each an integer >= 1 (e.g. 8 or 64,64)") from None
+
+
+def _parse_optional(convert):
+    def parse(text: str):
+        return None if text.strip().lower() == "none" else convert(text)
+
+    return parse
+
+
+def _parse_bool(text: str) -> bool:
+    return {"true": True, "false": False}[text.strip().lower()]
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldFlag:
+    """How a :class:`Config` field appears on the command line.
+
+    Attributes:
+      field: the field's name.
+      parse: text -> value (``ValueError`` for bad text; :class:`Config` checks the value).
+      help: the flag's help text.
+      sweepable: whether the field is a continuous hyper-parameter that a
+        sweep may give several values (no shape or program depends on it).
+    """
+
+    field: str
+    parse: Any
+    help: str
+    sweepable: bool = False
+
+    @property
+    def flag(self) -> str:
+        return flag_of(self.field)
+
+
+# Every Config field's flag, in Config's order: the one table the command line is built from.
+FLAGS = (
+    FieldFlag("env", str, "gymnax environment: CartPole-v1, CartPole-v0, Acrobot-v1, ..."),
+    FieldFlag("hidden", _parse_hidden, "hidden layer widths, e.g. 8 or 64,64"),
+    FieldFlag("num_envs", int, "environments per agent (one episode each per iteration)"),
+    FieldFlag("num_seeds", int, "agents trained at once"),
+    FieldFlag("iterations", int, "maximum policy updates"),
+    FieldFlag("learning_rate", float, "learning rate", sweepable=True),
+    FieldFlag("optimizer", str, "one of " + ", ".join(OPTIMIZERS)),
+    FieldFlag("gamma", float, "discount factor", sweepable=True),
+    FieldFlag("entropy_coef", float, "entropy bonus weight", sweepable=True),
+    FieldFlag("max_grad_norm", _parse_optional(float), "clip the global gradient norm ('none' to disable)",
+              sweepable=True),
+    FieldFlag("baseline", str, "one of " + ", ".join(BASELINES)),
+    FieldFlag("grad", str, "one of " + ", ".join(GRADIENTS) + " (manual: the hand-derived gradient)"),
+    FieldFlag("seed", int, "root seed; agent i uses fold_in(seed, i)"),
+    FieldFlag("rollout_steps", _parse_optional(int), "rollout window (default: the episode limit)"),
+    FieldFlag("stop_when_solved", _parse_bool, "freeze each agent once solved, stop when all are"),
+)
 
 
 def _fail(field: str, value: Any, allowed: str | None = None):
@@ -166,6 +228,28 @@ class Config:
             _fail("stop_when_solved", self.stop_when_solved)
         # Last: it may load gymnax, and every cheaper mistake is reported first.
         _check_env(self.env)
+
+    @classmethod
+    def from_flags(cls, texts: dict) -> "Config":
+        """A config from command-line texts ``{field: text}`` (:data:`FLAGS` parses each); others default.
+
+        Raises:
+          ValueError: naming the field, its flag, the text and what is allowed.
+        """
+        parsers = {f.field: f.parse for f in FLAGS}
+        values = {}
+        for field, text in texts.items():
+            if field not in parsers:
+                raise ValueError(f"unknown config field {field!r}; allowed: {sorted(parsers)}")
+            try:
+                values[field] = parsers[field](text) if isinstance(text, str) else text
+            except ValueError as error:
+                if str(error).startswith(f"{field} ("):  # the parser's own message for this field
+                    raise
+                raise config_error(field, text) from None
+            except KeyError:
+                raise config_error(field, text) from None
+        return cls(**values)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (``hidden`` as a list)."""

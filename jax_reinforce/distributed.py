@@ -74,6 +74,7 @@ __all__ = [
     "make_sharded_trainer",
     "gather_to_host",
     "any_process",
+    "join_job",
 ]
 
 SEED_AXIS = "seeds"
@@ -204,6 +205,22 @@ def initialize_distributed(
         initialization_timeout=int(timeout_s),
     )
     return True
+
+
+def join_job(coordinator: str | None, num_processes: int | None, process_id: int | None) -> bool:
+    """:func:`initialize_distributed` for the command line: whether a job was joined.
+
+    Raises:
+      ValueError: one line, for bad values and for a job that could not be
+        joined (coordinator unreachable, timeout).
+    """
+    if coordinator is None and num_processes is None and process_id is None:
+        return False  # one process: JAX's backends are not even started
+    try:
+        return initialize_distributed(coordinator, num_processes, process_id)
+    except RuntimeError as error:
+        raise ValueError(f"--coordinator {coordinator!r}: could not join the job of {num_processes} "
+                         f"processes: {str(error).splitlines()[0][:200]}") from None
 
 
 def any_process(flag: bool) -> bool:

@@ -14,6 +14,7 @@ environment of the seed program, solved at a mean return of 195.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import sys
 from typing import Any
@@ -68,7 +69,7 @@ def _load_gymnax_cartpole_module():
 
 
 def make_env(name: str = "CartPole-v1") -> EnvSpec:
-    """The gymnax environment called ``name``.
+    """The gymnax environment called ``name`` (made once per process: the spec is immutable).
 
     Args:
       name: ``"CartPole-v1"`` (500 steps, solved at 475), ``"CartPole-v0"``
@@ -82,6 +83,13 @@ def make_env(name: str = "CartPole-v1") -> EnvSpec:
       ValueError: for an unknown name, or an environment whose actions are not
         discrete or whose observation is not a flat vector.
     """
+    if not isinstance(name, str):
+        raise ValueError(f"env must be a gymnax environment name (a string); got {name!r}")
+    return _make_env(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _make_env(name: str) -> EnvSpec:
     if name in CARTPOLE_MAX_STEPS:
         cartpole = _load_gymnax_cartpole_module()
         env = cartpole.CartPole()

@@ -51,29 +51,43 @@ def gymnax_evaluation_program(params, env_spec, num_episodes: int):
     """The compiled greedy evaluation of :func:`evaluate_gymnax`, for params shaped like ``params``.
 
     ``program(params, keys) -> (S, E)`` returns, ``keys`` being ``(S, 2)``
-    raw keys, one per seed. Loaded from :mod:`jax_reinforce.executable_cache`
-    when it has it, else compiled.
+    raw keys, one per seed. Traced once per shape and kept by
+    :mod:`jax_reinforce.program_cache` when it is on.
+    """
+    return _evaluation_program(params, env_spec, num_episodes, from_seed=False)
+
+
+def _evaluation_program(params, env_spec, num_episodes: int, from_seed: bool):
+    """The gymnax evaluation, from ``(params, keys)`` or, ``from_seed``, ``(params, seed)``.
+
+    With ``from_seed``, seed ``i``'s key ``fold_in(PRNGKey(seed), i)`` is made
+    inside the program (``seed``: a uint32 scalar).
     """
     import jax
 
     from jax_reinforce.compilation import compiler_options
     from jax_reinforce.envs import describe_env
-    from jax_reinforce.executable_cache import load_or_compile
+    from jax_reinforce.program_cache import compile_program
     from jax_reinforce.rollouts import rollout
+    from jax_reinforce.training import agent_keys_from
 
     def one_seed(p, k):
-        traj = rollout(p, k, env_spec, num_episodes, None, True, "seed", greedy=True)
+        traj = rollout(p, k, env_spec, num_episodes, None, True, greedy=True)
         return traj.rewards.sum(axis=0)
 
     params = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)), params)
     num_seeds = jax.tree.leaves(params)[0].shape[0]
-    keys = jax.ShapeDtypeStruct((num_seeds, 2), np.uint32)
-    description = (describe_env(env_spec), num_episodes, jax.tree.structure(params).__repr__(),
-                   [(x.shape, str(x.dtype)) for x in jax.tree.leaves(params)], keys.shape, str(keys.dtype))
+    if from_seed:
+        def program(p, seed):
+            return jax.vmap(one_seed)(p, agent_keys_from(seed, np.arange(num_seeds, dtype=np.uint32)))
+
+        second = jax.ShapeDtypeStruct((), np.uint32)
+    else:
+        program = jax.vmap(one_seed)
+        second = jax.ShapeDtypeStruct((num_seeds, 2), np.uint32)
     # The trainer's compiler options: on the CPU they compile this program about 40% faster.
-    return load_or_compile("evaluate_gymnax", (description, sorted((compiler_options() or {}).items())),
-                           lambda: jax.jit(jax.vmap(one_seed, axis_name="seed"),
-                                           compiler_options=compiler_options()).lower(params, keys))
+    return compile_program("evaluate_gymnax", (describe_env(env_spec), num_episodes, from_seed), program,
+                           (params, second), None, compiler_options())
 
 
 def _start_gymnax_evaluation(params, env_spec, num_episodes: int, keys):
@@ -162,14 +176,12 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int) -> dict:
     """
     import jax
 
-    from jax_reinforce.host_keys import fold_in_range
-
     # Seed i's episodes use fold_in(PRNGKey(seed + 1), i), which is split(PRNGKey(seed + 1), S)[i]
-    # (JAX's default threefry), made on the host. JAX runs the gymnax episodes on its own
-    # threads while gymnasium's run here, in NumPy.
-    num_seeds = np.shape(jax.tree.leaves(params)[0])[0]
-    keys = fold_in_range(seed + 1, num_seeds)
-    gymnax_returns = _start_gymnax_evaluation(params, env_spec, num_episodes, keys)
+    # (JAX's default threefry), made inside the program. JAX runs the gymnax episodes on its
+    # own threads while gymnasium's run here, in NumPy.
+    params = jax.tree.map(np.asarray, params)  # NumPy in: no JAX program runs to stage them
+    program = _evaluation_program(params, env_spec, num_episodes, from_seed=True)
+    gymnax_returns = program(params, np.uint32(seed + 1))
     results = {}
     if env_spec.name in GYMNASIUM_EVAL_ENVS:
         results["gymnasium"] = evaluate_gymnasium(params, env_spec.name, num_episodes, seed=seed)

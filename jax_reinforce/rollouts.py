@@ -28,6 +28,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jax_reinforce.batching import batch_any
 from jax_reinforce.policy import _check_obs, actions_from_uniform
 
 __all__ = ["Trajectory", "rollout"]
@@ -67,23 +68,70 @@ class Trajectory(NamedTuple):
         return (steps == self.length[None, :] - 1) & self.finished[None, :]
 
 
+# Axes up to this size are summed by unrolled adds when acting (see _acting_logits).
+UNROLL_MAX = 32
+
+
+def _unrolled(reduce, x):
+    """``reduce`` (``jnp.add`` or ``jnp.maximum``) over the last axis, as a chain of elementwise ops.
+
+    XLA's CPU backend hands reductions and dot products to its YNNPACK
+    library unless told not to (:func:`jax_reinforce.compilation.cpu_compiler_options`);
+    for axes of a few elements inside the rollout's step, that made a step
+    twice as slow. Elementwise ops fuse with the environment step instead,
+    under any compiler options. Longer axes use the reduction itself.
+    """
+    size = x.shape[-1]
+    if size > UNROLL_MAX:
+        return (jnp.sum if reduce is jnp.add else jnp.max)(x, axis=-1)
+    out = x[..., 0]
+    for i in range(1, size):
+        out = reduce(out, x[..., i])
+    return out
+
+
 def _acting_logits(params, obs):
-    """:func:`jax_reinforce.policy_logits` for acting, each layer a broadcast multiply and a sum.
+    """:func:`jax_reinforce.policy_logits` for acting, in elementwise ops.
 
     The same function as ``policy_logits`` up to float rounding (sums in
-    another order). For these skinny layers ((N, 4) x (4, 8)) XLA's CPU dot
-    costs more than the elementwise form, which fuses with the environment
-    step. The learning pass recomputes the logits with ``policy_logits``, so
-    rounding here can only change which action a uniform maps to when it
-    falls within rounding of a boundary.
+    another order): each layer's product is a sum over its fan-in of
+    ``h_i * w_i``, unrolled (:func:`_unrolled`). For these skinny layers
+    ((N, 4) x (4, 8)) XLA's CPU dot costs more than the elementwise form,
+    which fuses with the environment step. The learning pass recomputes the
+    logits with ``policy_logits``, so rounding here can only change which
+    action a uniform maps to when it falls within rounding of a boundary.
     """
     _check_obs(params, obs)
     h = jnp.asarray(obs, dtype=params[0]["w"].dtype)
     for i, layer in enumerate(params):
-        h = jnp.sum(h[..., :, None] * layer["w"], axis=-2) + layer["b"]
+        w = layer["w"]
+        if w.shape[0] > UNROLL_MAX:
+            h = h @ w + layer["b"]
+        else:
+            h = _unrolled(jnp.add, jnp.moveaxis(h[..., :, None] * w, -2, -1)) + layer["b"]
         if i < len(params) - 1:
             h = jax.nn.relu(h)
     return h
+
+
+def _acting_actions(logits, uniform):
+    """:func:`jax_reinforce.actions_from_uniform` in elementwise ops (for a few actions).
+
+    The same inverse-CDF rule, ``a = #{k < A-1 : F(k) <= u}`` with ``F`` the
+    running sum of ``softmax(logits)``; the softmax's max and sum and the CDF
+    are chains of elementwise ops (:func:`_unrolled`).
+    """
+    num_actions = logits.shape[-1]
+    if num_actions > UNROLL_MAX:
+        return actions_from_uniform(logits, uniform)
+    e = jnp.exp(logits - _unrolled(jnp.maximum, logits)[..., None])
+    total = _unrolled(jnp.add, e)
+    cdf = e[..., 0] / total
+    below = (cdf <= uniform).astype(jnp.int32)
+    for k in range(1, num_actions - 1):
+        cdf = cdf + e[..., k] / total
+        below = below + (cdf <= uniform).astype(jnp.int32)
+    return below
 
 
 def rollout(
@@ -153,7 +201,7 @@ def rollout(
         axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
         if axes:
             any_alive = jax.lax.pmax(any_alive.astype(jnp.int32), axes) > 0
-        return (t < horizon) & any_alive
+        return (t < horizon) & batch_any(any_alive)
 
     def step(carry, uniforms, block_start):
         t, obs, state, alive, length, finished, (obs_buf, act_buf, rew_buf) = carry
@@ -162,7 +210,7 @@ def rollout(
         if greedy:
             action = jnp.argmax(logits, axis=-1).astype(jnp.int32)
         else:
-            action = actions_from_uniform(logits, uniforms[t - block_start])
+            action = _acting_actions(logits, uniforms[t - block_start])
         # Environments that draw randomness in step_env get a key per step;
         # CartPole ignores it and XLA removes the unused computation.
         keys = local(jax.random.split(jax.random.fold_in(step_key, t), total_envs))

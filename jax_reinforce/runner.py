@@ -18,16 +18,16 @@ agent runs as a pair of identical copies.)
 ``tests/test_runner.py`` checks that agents trained this way are bitwise
 equal to the same agents run in one batch, whatever the chunk size.
 
-Given several devices (of one process), the batch is split evenly over
-them with ``jax.shard_map`` (over the seeds only: no collective), at least
-two agents per device, so the devices run at once. On a CPU each device is a
-core (:func:`jax_reinforce.compilation.use_cpu_cores`), so the agents of a
-run train on every core. One program is compiled for all the devices; XLA
-optimises a program partitioned over several devices slightly differently,
-so results on ``D > 1`` devices equal those on one device to about 1e-6
-(not bitwise) and are bitwise reproducible for the same ``D``. (Running
-one single-device program per device would be bitwise equal, but compiles
-``D`` programs: 1.6 s more per device on the development machine.)
+Given several devices (of one process), the calls are dealt over them,
+each call a single-device program of ``size`` agents (the same program,
+compiled once per device), so the devices run at once. On a CPU each device
+is a core (:func:`jax_reinforce.compilation.use_cpu_cores`), so the agents of
+a run train on every core. Nothing is partitioned: every agent runs the
+same machine code on 1, 2 or 16 devices, so the results do not depend on
+the device count, bit for bit (``tests/test_runner.py``). A program
+partitioned over the devices (``jax.shard_map``) would compile once, but XLA
+optimises it slightly differently (results about 1e-6 apart, then diverging);
+the extra compiles run in parallel threads.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from jax_reinforce.envs import describe_env
-from jax_reinforce.executable_cache import load_or_compile
+from jax_reinforce.program_cache import compile_program
 
 __all__ = ["SeedRunner", "RunProgress", "MIN_BATCH", "default_max_batch", "make_agents_program"]
 
@@ -64,33 +64,31 @@ def default_max_batch(num_envs: int, devices) -> int | None:
     return len(devices) * max(MIN_BATCH, CPU_ENVS_PER_DEVICE // int(num_envs))
 
 
-def make_agents_program(run_agents, devices, compiler_options=None):
-    """``jit(run_agents)`` for ``(state, iterations)``, its batch split over ``devices``; and the batch's sharding.
+def make_agents_program(run_agents, compiler_options=None):
+    """``jit(run_agents)`` for ``(state, iterations)``, ``iterations`` static.
 
     ``run_agents(state, iterations)`` is a vmapped batch of agents
-    (``jax.vmap(make_run_iterations(...), in_axes=(0, None))``) with
-    ``iterations`` static. On one device the program is ``run_agents``
-    itself and the sharding ``None``; on several, ``jax.shard_map`` splits
-    the batch's leading (seed) axis evenly over them, with no collective, and
-    inputs must be placed with the returned ``NamedSharding``.
+    (``jax.vmap(make_run_iterations(...), in_axes=(0, None))``). The program
+    is compiled for one device at a time (:func:`compile_for_devices`).
     """
     import jax
 
+    return jax.jit(run_agents, static_argnums=1, compiler_options=compiler_options)
+
+
+def compile_for_devices(lower_for, devices) -> dict:
+    """``{device: lower_for(device).compile()}``, the compilations in parallel threads.
+
+    XLA releases the GIL while it compiles; compiling for a second device
+    costs wall time only where a core is free.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     devices = list(devices)
-    sharding = None
-    if len(devices) > 1:
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-        mesh = Mesh(np.array(devices), ("seeds",))
-        by_seed = PartitionSpec("seeds")
-        sharding = NamedSharding(mesh, by_seed)
-        local_agents = run_agents
-
-        def run_agents(state, iterations):
-            return jax.shard_map(lambda s: local_agents(s, iterations), mesh=mesh, in_specs=(by_seed,),
-                                 out_specs=(by_seed, by_seed), check_vma=False)(state)
-
-    return jax.jit(run_agents, static_argnums=1, compiler_options=compiler_options), sharding
+    if len(devices) == 1:
+        return {devices[0]: lower_for(devices[0])}
+    with ThreadPoolExecutor(len(devices)) as pool:
+        return dict(zip(devices, pool.map(lower_for, devices)))
 
 
 def _next_power_of_two(n: int) -> int:
@@ -151,28 +149,53 @@ class SeedRunner(RunProgress):
         axis = "agent"
         if compiler_options is None:
             compiler_options = default_options()
-        self._init = jax.jit(jax.vmap(make_init_state(config, env_spec)), compiler_options=compiler_options)
+        self._options = compiler_options
+        self._init_state = jax.vmap(make_init_state(config, env_spec))
         run_agents = jax.vmap(make_run_iterations(config, env_spec, axis_name=axis), in_axes=(0, None), axis_name=axis)
+        self._run_agents = run_agents
         self.devices = list(devices) if devices is not None else [jax.devices()[0]]
-        if len(self.devices) != len(set(self.devices)) or len({d.process_index for d in self.devices}) != 1:
-            raise ValueError(f"devices must be distinct devices of one process; got {self.devices!r}")
-        self._run, self._sharding = make_agents_program(run_agents, self.devices, compiler_options)
+        self.local_devices = [d for d in self.devices if d.process_index == jax.process_index()]
+        if len(self.devices) != len(set(self.devices)) or not self.local_devices:
+            raise ValueError(f"devices must be distinct devices, some of this process; got {self.devices!r}")
+        # Each process trains its own block of seeds on its own devices; all see every seed after a chunk.
+        processes = sorted({d.process_index for d in self.devices})
+        self._blocks = np.array_split(np.arange(config.num_seeds), len(processes))
+        self.owned = self._blocks[processes.index(jax.process_index())]
         self._compiled = {}
-        # What the programs depend on besides the code (executable_cache's key).
+        # What the programs depend on besides the code and the arguments (program_cache's key).
         self._description = (config.to_dict(), describe_env(env_spec), sorted((compiler_options or {}).items()))
         self.state = None
         self.history = {name: np.zeros((config.num_seeds, 0), self._metric_dtypes[name]) for name in METRIC_NAMES}
 
     # ------------------------------------------------------------------ state
 
-    def init(self, keys):
-        """Fresh agents from ``(num_seeds,)`` keys (``jax_reinforce.agent_keys``)."""
+    def init(self, keys=None):
+        """Fresh agents: agent ``i`` from ``fold_in(PRNGKey(config.seed), i)``, or from ``(num_seeds,)`` ``keys``.
+
+        The keys are made inside the compiled initialisation program.
+        """
         import jax
 
-        keys = np.asarray(keys)
-        init = load_or_compile("init", (self._description, keys.shape, str(keys.dtype)),
-                               lambda: self._init.lower(keys), self.devices[:1])
-        self.state = jax.device_get(init(keys))
+        from jax_reinforce.training import agent_keys_from
+
+        seed = np.uint32(self.config.seed)
+        indices = np.arange(self.config.num_seeds, dtype=np.uint32)
+        if keys is None:
+            def init_agents(seed, indices):
+                return self._init_state(agent_keys_from(seed, indices))
+
+            args = (seed, indices)
+        else:
+            keys = np.asarray(keys)
+
+            def init_agents(keys):
+                return self._init_state(keys)
+
+            args = (keys,)
+        specs = tuple(jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype) for a in args)
+        init = compile_program("init" if keys is None else "init_from_keys", self._description, init_agents, specs,
+                               self.local_devices[0], self._options)
+        self.state = jax.device_get(init(*args))
         return self.state
 
     def restore(self, state, history):
@@ -182,58 +205,67 @@ class SeedRunner(RunProgress):
 
     # ------------------------------------------------------------------ running
 
-    def _full_size(self, num_agents: int) -> int:
-        """Smallest batch for ``num_agents`` that every device shares evenly, >= MIN_BATCH each."""
-        per_device = max(MIN_BATCH, -(-num_agents // len(self.devices)))
-        return per_device * len(self.devices)
+    def _full_size(self) -> int:
+        """Agents per call when the batch is not capped: this process's seeds, shared by its devices, >= MIN_BATCH."""
+        return max(MIN_BATCH, -(-len(self.owned) // len(self.local_devices)))
 
-    def _batch_indices(self) -> np.ndarray:
-        """Which seeds form the next batch (a seed may appear more than once, as padding)."""
-        num_seeds = self.config.num_seeds
-        active = np.flatnonzero(self.running())
-        if not self.compact or len(active) > num_seeds * COMPACT_FRACTION:
-            chosen, size = np.arange(num_seeds), self._full_size(num_seeds)
-        else:
-            size = len(self.devices) * max(MIN_BATCH, _next_power_of_two(-(-len(active) // len(self.devices))))
-            chosen = np.arange(num_seeds) if size >= self._full_size(num_seeds) else active
-            size = min(size, self._full_size(num_seeds))
-        pad_with = active[0] if len(active) else chosen[0]
-        return np.concatenate([chosen, np.full(size - len(chosen), pad_with, dtype=chosen.dtype)])
+    def _call_size(self, active: int) -> int:
+        """Agents per call for ``active`` agents still training.
 
-    def _unit_size(self) -> int:
-        """Agents per call when ``max_batch`` caps the batch."""
-        return self._full_size(min(self.config.num_seeds, self.max_batch))
+        With ``max_batch``: one fixed size, ``max_batch`` shared by the
+        devices (never more than the seeds need), so finished agents cost
+        nothing and no other size is compiled. Without: every seed in one
+        call per device until at most :data:`COMPACT_FRACTION` still train,
+        then the smallest power of two per device that holds them.
+        """
+        num_seeds, num_devices = len(self.owned), len(self.local_devices)
+        if self.max_batch is not None:
+            return max(MIN_BATCH, -(-min(num_seeds, self.max_batch) // num_devices))
+        full = self._full_size()
+        if not self.compact or active > num_seeds * COMPACT_FRACTION:
+            return full
+        return min(full, max(MIN_BATCH, _next_power_of_two(-(-active // num_devices))))
 
     def _batches(self) -> list[np.ndarray]:
         """The seeds of each call of the next chunk (a seed may appear more than once, as padding).
 
-        Without ``max_batch``: one call, :meth:`_batch_indices`. With it: the
-        agents still training (every agent if ``compact`` is off) packed into
-        calls of one fixed size, so finished agents cost nothing and no other
-        size is ever compiled.
+        This process's agents still training (all of them if ``compact`` is
+        off) are packed into calls of :meth:`_call_size` agents; call ``k``
+        runs on local device ``k % len(local_devices)``.
         """
-        if self.max_batch is None:
-            return [self._batch_indices()]
-        unit = self._unit_size()
-        active = np.flatnonzero(self.running())
-        agents = active if (self.compact and len(active)) else np.arange(self.config.num_seeds)
-        groups = [agents[i:i + unit] for i in range(0, len(agents), unit)]
-        return [np.concatenate([g, np.full(unit - len(g), g[0], dtype=g.dtype)]) for g in groups]
+        active = self.owned[self.running()[self.owned]]
+        size = self._call_size(len(active))
+        agents = active if (self.compact and len(active)) else self.owned
+        if self.max_batch is None and size == self._full_size():
+            agents = self.owned  # the uncompacted batch: every seed, as it began
+        groups = [agents[i:i + size] for i in range(0, len(agents), size)]
+        return [np.concatenate([g, np.full(size - len(g), g[0], dtype=g.dtype)]) for g in groups]
 
-    def compile(self, batch_size: int | None = None):
-        """Compiles the chunk function for a batch size, or loads it (:mod:`jax_reinforce.executable_cache`)."""
+    def compile(self, batch_size: int | None = None) -> dict:
+        """The chunk program for ``batch_size`` agents on each device: ``{device: compiled}``.
+
+        Traced programs come from :mod:`jax_reinforce.program_cache` where it
+        has them; compiled in parallel threads when several devices need it
+        (JAX's persistent cache skips XLA's work on a warm run).
+        """
         import jax
 
-        default = self._full_size(self.config.num_seeds) if self.max_batch is None else self._unit_size()
-        size = batch_size or default
-        if size not in self._compiled:
-            example = jax.tree.map(
-                lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype, sharding=self._sharding), self.state
-            )
-            self._compiled[size] = load_or_compile(
-                "train_chunk", (self._description, size, self.chunk), lambda: self._run.lower(example, self.chunk),
-                self.devices)
-        return self._compiled[size]
+        size = batch_size or self._call_size(int(self.running()[self.owned].sum()) if self.state is not None else 0)
+        compiled = self._compiled.setdefault(size, {})
+        missing = [d for d in self.local_devices if d not in compiled]
+
+        example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), self.state)
+
+        def run_chunk(state):
+            return self._run_agents(state, self.chunk)
+
+        def lower_for(device):
+            return compile_program("train_chunk", (self._description, self.chunk), run_chunk, (example,), device,
+                                   self._options)
+
+        if missing:
+            compiled.update(compile_for_devices(lower_for, missing))
+        return compiled
 
     def run_chunk(self) -> dict:
         """Runs up to ``chunk_iterations`` iterations of every agent still training.
@@ -245,32 +277,61 @@ class SeedRunner(RunProgress):
         """
         import jax
 
-        batches = self._batches()
-        index = np.concatenate(batches)
-        before = int(np.max(np.asarray(self.state.iteration)[index]))
+        running = self.running()
+        before = int(np.max(np.asarray(self.state.iteration)[running])) if running.any() else 0
+        batches = self._batches() if running[self.owned].any() else []
         results = []
-        for part in batches:  # dispatched one after another without waiting: the device stays busy
-            batch = jax.tree.map(lambda x: x[part], self.state)
-            if self._sharding is not None:
-                batch = jax.device_put(batch, self._sharding)
-            results.append(self.compile(len(part))(batch))
+        for k, part in enumerate(batches):  # dispatched without waiting: every device busy at once
+            device = self.local_devices[k % len(self.local_devices)]
+            batch = jax.device_put(jax.tree.map(lambda x: x[part], self.state), device)
+            results.append(self.compile(len(part))[device](batch))
         results = jax.device_get(results)
-        new_batch, metrics = jax.tree.map(lambda *parts: np.concatenate(parts), *results)
-        # Write each seed back once (padding copies are identical to their original).
-        seeds, first = np.unique(index, return_index=True)
-        self.state = jax.tree.map(
-            lambda full, part: _scatter(full, seeds, part[first]), self.state, new_batch
-        )
-        rows = int(np.max(np.asarray(new_batch.iteration))) - before
+        fillers = {name: np.nan if np.issubdtype(dtype, np.floating) else 0 for name, dtype in self._metric_dtypes.items()}
+        # This process's seeds: the new state, and metrics of a full chunk's width (fillers where not run).
+        owned_metrics = {name: np.full((len(self.owned), self.chunk), fillers[name], self._metric_dtypes[name])
+                         for name in self._metric_names}
+        if results:
+            index = np.concatenate(batches)
+            new_batch, metrics = jax.tree.map(lambda *parts: np.concatenate(parts), *results)
+            # Write each seed back once (padding copies are identical to their original).
+            seeds, first = np.unique(index, return_index=True)
+            self.state = jax.tree.map(lambda full, part: _scatter(full, seeds, part[first]), self.state, new_batch)
+            where = np.searchsorted(self.owned, seeds)
+            for name in self._metric_names:
+                owned_metrics[name][where] = np.asarray(metrics[name])[first]
+        if len(self._blocks) > 1:
+            self._share_with_processes(owned_metrics)
+            metrics_all = self._shared_metrics
+        else:
+            metrics_all = owned_metrics
+        rows = int(np.max(np.asarray(self.state.iteration))) - before
         chunk_metrics = {}
         for name in self._metric_names:
-            dtype = self._metric_dtypes[name]
-            filler = np.nan if np.issubdtype(dtype, np.floating) else 0
-            full = np.full((self.config.num_seeds, rows), filler, dtype)
-            full[seeds] = np.asarray(metrics[name])[first, :rows]
+            full = np.asarray(metrics_all[name][:, :rows], self._metric_dtypes[name])
             chunk_metrics[name] = full
             self.history[name] = np.concatenate([self.history[name], full], axis=1)
         return chunk_metrics
+
+    def _share_with_processes(self, owned_metrics):
+        """Every process's seeds (state and chunk metrics) to every process (``process_allgather``)."""
+        import jax
+        from jax.experimental import multihost_utils
+
+        block = max(len(b) for b in self._blocks)
+
+        def padded(x):
+            x = np.asarray(x)
+            return np.concatenate([x, np.repeat(x[-1:], block - len(x), axis=0)]) if len(x) < block else x
+
+        mine = (jax.tree.map(lambda x: padded(np.asarray(x)[self.owned]), self.state),
+                {name: padded(v) for name, v in owned_metrics.items()})
+        gathered = multihost_utils.process_allgather(mine, tiled=False)  # leaves (P, block, ...)
+
+        def assemble(leaf):
+            return np.concatenate([np.asarray(leaf)[r, :len(b)] for r, b in enumerate(self._blocks)])
+
+        self.state = jax.tree.map(assemble, gathered[0])
+        self._shared_metrics = {name: assemble(v) for name, v in gathered[1].items()}
 
 
 def _scatter(full, seeds, values):

@@ -28,14 +28,16 @@ gradient or parameters stop being finite (the update is then not applied).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from jax_reinforce import host_keys
+from jax_reinforce.batching import batch_any, batch_max
 from jax_reinforce.config import Config
 from jax_reinforce.envs import EnvSpec, make_env
 from jax_reinforce.loss import reinforce_objective, reinforce_value_and_grad_manual
@@ -51,6 +53,7 @@ __all__ = [
     "make_init_state",
     "make_run_iterations",
     "agent_keys",
+    "agent_keys_from",
     "solve_window",
 ]
 
@@ -93,6 +96,35 @@ def solve_window(num_envs: int) -> int:
     return max(1, math.ceil(SOLVE_EPISODES / num_envs))
 
 
+def _check_seed_and_count(seed, num_seeds) -> None:
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if not is_int(seed) or not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32); got {seed!r}")
+    if not is_int(num_seeds) or not 1 <= int(num_seeds) <= 2**31 - 1:
+        raise ValueError(f"num_seeds must be an integer in [1, {2**31 - 1}]; got {num_seeds!r}")
+
+
+def agent_keys_from(seed, indices):
+    """Keys of agents ``indices``: ``fold_in(PRNGKey(seed), i)``, traceable (inside a jitted program).
+
+    Args:
+      seed: a uint32 scalar (may be traced).
+      indices: ``(S,)`` integer agent indices.
+
+    Returns:
+      ``uint32[S, 2]`` raw keys.
+    """
+    root = jax.random.PRNGKey(jnp.asarray(seed, jnp.uint32))
+    return jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.asarray(indices, jnp.uint32))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _agent_keys(seed, num_seeds):
+    return agent_keys_from(seed, jnp.arange(num_seeds, dtype=jnp.uint32))
+
+
 def agent_keys(seed: int, num_seeds: int):
     """``(num_seeds,)`` keys: agent ``i`` gets ``fold_in(PRNGKey(seed), i)``.
 
@@ -100,11 +132,13 @@ def agent_keys(seed: int, num_seeds: int):
     agent ``i`` of a 64-seed run is the same agent trained alone.
 
     Returns:
-      ``uint32[num_seeds, 2]`` raw keys, a NumPy array computed on the host
-      (:mod:`jax_reinforce.host_keys`, bitwise ``jax.random``'s): no JAX
-      program is compiled or run for them.
+      ``uint32[num_seeds, 2]`` raw keys (a JAX array).
+
+    Raises:
+      ValueError: for a seed outside ``[0, 2**32)`` or a count that is not a positive integer.
     """
-    return host_keys.fold_in_range(seed, num_seeds)
+    _check_seed_and_count(seed, num_seeds)
+    return _agent_keys(np.uint32(seed), int(num_seeds))
 
 
 def make_optimizer(config: Config, learning_rate=None) -> optax.GradientTransformation:
@@ -142,7 +176,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
     def used_rows(traj):
         """Rows used by the longest episode of the batch (the same for every agent of the batch)."""
         used = jnp.max(traj.length)
-        return jax.lax.pmax(used, loop_axes) if loop_axes else used
+        return batch_max(jax.lax.pmax(used, loop_axes) if loop_axes else used)
 
     def policy_gradient(params, traj, weights, mask, used):
         """``(loss, grads, mean_entropy)`` over the rows the episodes used.
@@ -310,7 +344,7 @@ def make_run_iterations(
             axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
             if axes:
                 run = jax.lax.pmax(run.astype(jnp.int32), axes) > 0
-            return run
+            return batch_any(run)
 
         def body(carry):
             s, bufs = carry

@@ -7,11 +7,17 @@
 Measured in one run, so that the ratios compare like with like on a noisy
 machine:
 
-1. Training throughput over a grid of seeds x environments: a fixed number of
-   REINFORCE iterations (rollout + returns + gradient + update) from fresh
-   agents, counting only real environment steps. Compilation is timed apart
-   (ahead of time), every timing sits between ``jax.block_until_ready``
-   calls, and the figure is the median of ``--repeats`` runs.
+1. Training throughput of ``make_train`` as research code calls it: for
+   16x256, 64x64, 1x1024 and 256x16 seeds x environments, 60 iterations of
+   CartPole-v1 from fresh agents with ``stop_when_solved=False``, on one
+   device, timed after compiling (compile time apart): the plain idiom
+   ``jax.jit(jax.vmap(make_train(config)))(keys)`` under XLA's default
+   options; the same with the trainer's compiler options (the library's best
+   on one device); and the command line's runner with the seeds dealt over
+   every core. Then one agent unbatched (``jax.jit(make_train(config))``) and
+   a nested vmap over learning rates and seeds. Real environment steps only;
+   every timing waits for the results; the figure is the median of
+   ``--repeats`` runs.
 2. Time to solve CartPole-v1, the whole process of ``scripts/train.py`` for
    1, 4 (the defaults) and 256 seeds, with a cold and with a warm persistent
    compilation cache, split into import / compile / train / eval from its
@@ -51,60 +57,88 @@ def median_and_spread(values):
 # --------------------------------------------------------------------------- throughput
 
 
-def training_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, hidden=(8,), num_devices: int = 1,
-                        grad: str | None = None):
-    """Env-steps/s of ``iterations`` training iterations for ``num_seeds`` x ``num_envs``.
+def _timed_runs(call, repeats):
+    """``call() -> env_steps`` (blocking) timed ``repeats`` times: env-steps/s and seconds, median and range."""
+    rates, seconds, steps = [], [], 0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        steps = call()
+        dt = time.perf_counter() - t
+        rates.append(steps / dt)
+        seconds.append(dt)
+    return {"env_steps": steps, "seconds": median_and_spread(seconds), "env_steps_per_s": median_and_spread(rates)}
 
-    Two phases, because the figure depends on the episode length (a loop step
-    costs the same whether 10 or 500 steps remain): ``from_scratch`` times
-    the first ``iterations`` updates of fresh agents (short episodes at first),
-    ``trained`` times ``iterations`` more after ``2 * iterations`` untimed
-    ones (episodes near the 500-step limit). With ``num_devices > 1`` the
-    seeds are split over that many devices (one per CPU core), as
-    ``scripts/train.py`` does: one program, ``jax.shard_map`` over the seeds.
+
+def make_train_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, variant: str = "plain",
+                          num_rates: int = 0):
+    """Env-steps/s of ``make_train`` called as research code calls it (the issue's protocol).
+
+    ``iterations`` REINFORCE iterations of CartPole-v1 (4-8-2 net,
+    ``stop_when_solved=False``) from fresh agents, on one device, timed after
+    compiling (compile time apart), ``jax.block_until_ready`` around each call.
+
+    Variants:
+      ``plain``: ``jax.jit(jax.vmap(make_train(config)))(keys)``, XLA's default options;
+      ``options``: the same with the trainer's CPU compiler options (the library's best on one device);
+      ``single``: ``jax.jit(make_train(config))(key)``, one agent, no vmap (``num_seeds`` must be 1);
+      ``rates``: ``num_rates`` learning rates x seeds, ``jax.vmap`` nested over both, default options.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from jax_reinforce import Config, agent_keys, compiler_options, make_train
+
+    config = Config(env="CartPole-v1", hidden=(8,), num_envs=num_envs, num_seeds=num_seeds, iterations=iterations,
+                    stop_when_solved=False)
+    keys = jnp.asarray(agent_keys(config.seed, num_seeds))
+    train = make_train(config)
+    if variant == "single":
+        program, args = jax.jit(train), (keys[0],)
+    elif variant == "rates":
+        rates = jnp.geomspace(0.01, 0.1, num_rates)
+        program, args = jax.jit(jax.vmap(jax.vmap(train, in_axes=(0, None)), in_axes=(None, 0))), (keys, rates)
+    else:
+        options = compiler_options() if variant == "options" else None
+        program, args = jax.jit(jax.vmap(train), compiler_options=options), (keys,)
+    t = time.perf_counter()
+    compiled = program.lower(*args).compile()
+    compile_s = time.perf_counter() - t
+
+    def call():
+        _, metrics = compiled(*args)
+        return int(jax.block_until_ready(metrics)["env_steps"].sum())
+
+    return {"variant": variant, "num_seeds": num_seeds, "num_envs": num_envs, "num_rates": num_rates,
+            "iterations": iterations, "compile_s": compile_s, **_timed_runs(call, repeats)}
+
+
+def runner_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, num_devices: int):
+    """Env-steps/s of the command line's runner (:class:`SeedRunner`) under the same protocol.
+
+    The seeds dealt over ``num_devices`` devices (one per CPU core), in calls
+    of ``default_max_batch`` agents, ``iterations`` in one chunk; compiling apart.
     """
     import jax
 
-    from jax_reinforce import Config, agent_keys, compiler_options
-    from jax_reinforce.runner import make_agents_program
-    from jax_reinforce.training import make_init_state, make_run_iterations
+    from jax_reinforce import Config, agent_keys, compiler_options, make_env
+    from jax_reinforce.runner import SeedRunner, default_max_batch
 
-    config = Config(env="CartPole-v1", hidden=hidden, num_envs=num_envs, num_seeds=num_seeds,
-                    iterations=10**6, stop_when_solved=False)
-    if grad is not None:
-        config = config.replace(grad=grad)
-    init = jax.jit(jax.vmap(make_init_state(config)))
-    agents = jax.vmap(make_run_iterations(config, axis_name="agent"), in_axes=(0, None), axis_name="agent")
-    run, sharding = make_agents_program(agents, jax.devices()[:num_devices], compiler_options())
-    place = (lambda state: state) if sharding is None else (lambda state: jax.device_put(state, sharding))  # noqa: E731
-    fresh = place(init(agent_keys(config.seed, num_seeds)))
-    jax.block_until_ready(fresh)
+    config = Config(env="CartPole-v1", hidden=(8,), num_envs=num_envs, num_seeds=num_seeds, iterations=iterations,
+                    stop_when_solved=False)
+    devices = jax.devices()[:num_devices]
+    runner = SeedRunner(config, make_env(config.env), iterations, compiler_options(), devices=devices,
+                        max_batch=default_max_batch(num_envs, devices))
+    fresh = runner.init(agent_keys(config.seed, num_seeds))
     t = time.perf_counter()
-    compiled = run.lower(fresh, iterations).compile()
+    runner.compile()
     compile_s = time.perf_counter() - t
 
-    def timed(state):
-        rates, seconds, steps = [], [], 0
-        for _ in range(repeats):
-            jax.block_until_ready(state)
-            t = time.perf_counter()
-            _, metrics = compiled(state)
-            jax.block_until_ready(metrics)
-            dt = time.perf_counter() - t
-            steps = int(metrics["env_steps"].sum())
-            rates.append(steps / dt)
-            seconds.append(dt)
-        return {"env_steps": steps, "mean_episode_length": steps / (iterations * num_seeds * num_envs),
-                "seconds": median_and_spread(seconds), "env_steps_per_s": median_and_spread(rates)}
+    def call():
+        runner.restore(fresh, {name: values[:, :0] for name, values in runner.history.items()})
+        return int(runner.run_chunk()["env_steps"].sum())  # run_chunk returns host arrays: it has waited
 
-    result = {"num_seeds": num_seeds, "num_envs": num_envs, "num_devices": num_devices, "iterations": iterations,
-              "compile_s": compile_s,
-              "from_scratch": timed(fresh)}
-    trained = fresh
-    for _ in range(2):
-        trained, _ = compiled(trained)
-    result["trained"] = timed(trained)
-    return result
+    return {"variant": "runner", "num_seeds": num_seeds, "num_envs": num_envs, "num_devices": num_devices,
+            "iterations": iterations, "compile_s": compile_s, **_timed_runs(call, repeats)}
 
 
 # --------------------------------------------------------------------------- peers
@@ -250,37 +284,56 @@ def main(argv=None):
                            "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]},
                "quick": quick, "repeats": repeats}
 
-    # (seeds, envs, devices); with several devices, the seeds are split over them (one per CPU core).
-    devices = len(jax.devices())
-    if quick:
-        grid = [(1, 8, 1), (2, 16, 1)] + ([(4, 8, 2)] if devices >= 2 else [])
-    else:
-        grid = [(1, 256, 1), (1, 1024, 1), (1, 4096, 1), (16, 256, 1), (256, 16, 1)]
-        if devices >= 2:
-            d = min(devices, cores)
-            grid += [(d, 2048, d), (2 * d, 1024, d), (16, 256, d), (64, 64, d), (256, 16, d)]
-    iterations = 2 if quick else 20
+    # The issue's protocol: make_train, 60 iterations from fresh agents, one device, same run.
+    iterations = 2 if quick else 60
+    sizes = [(2, 8), (1, 16)] if quick else [(16, 256), (64, 64), (1, 1024), (256, 16)]
+    devices = min(len(jax.devices()), cores)
     results["throughput"] = []
-    for seeds, envs, on in grid:
-        row = training_throughput(seeds, envs, iterations, repeats, num_devices=on)
+
+    def show(row):
+        rate = row["env_steps_per_s"]
+        label = {"plain": "jax.jit(jax.vmap(make_train(c)))", "options": "  + the trainer's compiler options",
+                 "single": "jax.jit(make_train(c)), one agent", "rates": f"  nested vmap, {row.get('num_rates')} lrs x seeds",
+                 "runner": f"  train.py's runner, {row.get('num_devices')} devices"}[row["variant"]]
+        print(f"throughput {label:<38} seeds {row['num_seeds']:>4} x envs {row['num_envs']:>5}: "
+              f"{rate['median'] / 1e6:6.2f}M env-steps/s (min {rate['min'] / 1e6:.2f}, max {rate['max'] / 1e6:.2f}); "
+              f"compile {row['compile_s']:.2f}s", flush=True)
+
+    for seeds, envs in sizes:
+        for variant in ("plain", "options"):
+            row = make_train_throughput(seeds, envs, iterations, repeats, variant)
+            results["throughput"].append(row)
+            show(row)
+        row = runner_throughput(seeds, envs, iterations, repeats, devices)
         results["throughput"].append(row)
-        fs, tr = row["from_scratch"], row["trained"]
-        print(f"throughput  {on} device(s), seeds {seeds:>4} x envs {envs:>5}: trained {tr['env_steps_per_s']['median'] / 1e6:6.2f}M env-steps/s "
-              f"(min {tr['env_steps_per_s']['min'] / 1e6:.2f}, max {tr['env_steps_per_s']['max'] / 1e6:.2f}, episodes of "
-              f"{tr['mean_episode_length']:.0f} steps); from scratch {fs['env_steps_per_s']['median'] / 1e6:6.2f}M "
-              f"(episodes of {fs['mean_episode_length']:.0f}); compile {row['compile_s']:.2f}s", flush=True)
+        show(row)
+    extra = [("single", 1, 8 if quick else 1024, 0), ("rates", 2, 8 if quick else 64, 2 if quick else 4)]
+    for variant, seeds, envs, rates in extra:
+        row = make_train_throughput(seeds, envs, iterations, repeats, variant, num_rates=rates)
+        results["throughput"].append(row)
+        show(row)
 
     results["gymnasium_vector"] = gymnasium_vector_rollout(16 if quick else 256, 20 if quick else 2000, repeats)
     results["gymnasium_single"] = gymnasium_single_env(200 if quick else 20000, repeats)
-    best = max(results["throughput"], key=lambda r: r["trained"]["env_steps_per_s"]["median"])
+    gym_rate = results["gymnasium_vector"]["env_steps_per_s"]["median"]
+    for row in results["throughput"]:
+        row["ratio_vs_gymnasium_vector"] = row["env_steps_per_s"]["median"] / gym_rate
+    by_size = {}
+    for row in results["throughput"]:
+        by_size.setdefault((row["num_seeds"], row["num_envs"]), {})[row["variant"]] = row["env_steps_per_s"]["median"]
+    results["ratio_plain_vs_options"] = {f"{s}x{e}": v["plain"] / v["options"] for (s, e), v in by_size.items()
+                                         if "plain" in v and "options" in v}
+    best = max(results["throughput"], key=lambda r: r["env_steps_per_s"]["median"])
     results["best_throughput"] = best
-    results["ratio_best_vs_gymnasium_vector"] = best["trained"]["env_steps_per_s"]["median"] / results["gymnasium_vector"]["env_steps_per_s"]["median"]
+    results["ratio_best_vs_gymnasium_vector"] = best["env_steps_per_s"]["median"] / gym_rate
     print(f"gymnasium CartPoleVectorEnv x{results['gymnasium_vector']['num_envs']} (rollout only): "
           f"{results['gymnasium_vector']['env_steps_per_s']['median'] / 1e6:.2f}M env-steps/s; one env from Python: "
           f"{results['gymnasium_single']['env_steps_per_s']['median'] / 1e3:.0f}k/s", flush=True)
-    print(f"best training throughput (trained agents, {best['num_devices']} device(s), seeds {best['num_seeds']} x envs "
-          f"{best['num_envs']}) / gymnasium "
-          f"vector rollout: {results['ratio_best_vs_gymnasium_vector']:.1f}x", flush=True)
+    for row in results["throughput"]:
+        print(f"  {row['variant']:<8} {row['num_seeds']:>4} x {row['num_envs']:>5}: "
+              f"{row['ratio_vs_gymnasium_vector']:.1f}x gymnasium's vector rollout", flush=True)
+    for size, ratio in results["ratio_plain_vs_options"].items():
+        print(f"  plain idiom / the trainer's options, {size}: {ratio:.2f}", flush=True)
 
     base = ["--iterations", "3", "--num-envs", "8", "--eval-episodes", "2"] if quick else []
     results["time_to_solve"] = {}

@@ -39,9 +39,10 @@ def test_four_devices_equal_one_device(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert f"{devices} cpu device" in proc.stderr or devices == 1
         runs[devices], _ = load_checkpoint(out)
+    # The seeds are dealt over the devices, each running the one-device program: bit for bit.
     for a, b in zip(runs[1], runs[4]):
         for name in ("w", "b"):
-            np.testing.assert_allclose(a[name], b[name], atol=1e-5)
+            np.testing.assert_array_equal(a[name], b[name])
 
 
 def test_two_processes_write_one_run_directory_with_every_seed(tmp_path):
@@ -69,3 +70,13 @@ def test_two_processes_write_one_run_directory_with_every_seed(tmp_path):
     assert config.num_seeds == 4
     assert params[0]["w"].shape[0] == 4
     assert {"config.json", "metrics.csv", "summary.json", "checkpoint.npz"} <= {f.name for f in out.iterdir()}
+    # Each process trained its own seeds with the one-device program: the one-process run, bit for bit.
+    alone = tmp_path / "alone"
+    proc = subprocess.run(TRAIN + TINY + ["--num-seeds", "4", "--devices", "1", "--out", str(alone)],
+                          env=_env(1), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected, _ = load_checkpoint(alone)
+    for a, b in zip(expected, params):
+        for name in ("w", "b"):
+            np.testing.assert_array_equal(a[name], b[name])
+    assert (out / "metrics.csv").read_text() == (alone / "metrics.csv").read_text()

@@ -1,0 +1,333 @@
+"""Traced programs kept on disk as ``jax.export`` artefacts, so a repeated run skips tracing too.
+
+A repeated run of the same configuration should neither trace nor compile
+its programs again. Two of JAX's own tools do that between them, with no
+``pickle`` anywhere:
+
+- tracing: :func:`compile_program` stores each traced program as a
+  ``jax.export`` artefact (``jax.export.export(jax.jit(fn))(*arg_specs)``,
+  ``.serialize()``: a FlatBuffer holding the program's StableHLO, its argument
+  and result shapes, and its calling convention). A warm run reads it back
+  with ``jax.export.deserialize`` and compiles ``exported.call`` without
+  running ``fn``'s Python code.
+- compiling: JAX's persistent compilation cache
+  (``jax_compilation_cache_dir``, turned on by
+  :func:`jax_reinforce.compilation.enable_compile_cache`) skips XLA's
+  compilation of that program; its key covers the program, ``XLA_FLAGS``,
+  the compile options, the device and the library versions.
+
+A program compiled from the artefact computes bit for bit what
+``jax.jit(fn, compiler_options=...)`` computes (checked on the training
+chunk). The artefact does not depend on the device: a program stored for
+one CPU device is compiled from it for another.
+
+An entry's name, :func:`cache_key`, covers everything the traced program
+depends on besides what the caller describes (the program's name, its
+``description``, its argument shapes and dtypes, the compiler options, the
+device's platform and kind):
+
+- a digest of this package's own ``.py`` source files;
+- the versions of Python, jax, jaxlib, gymnax and optax;
+- ``XLA_FLAGS``, and the JAX configuration values that change tracing or
+  numerics (:data:`CONFIG_NAMES`), read when the key is made.
+
+Files in the cache directory, for an entry ``<key>``:
+
+- ``<key>.jaxexport``: the serialized ``jax.export.Exported``;
+- ``<key>.types.json``: the ``NamedTuple`` classes in the program's argument
+  and result pytrees (``["module:QualName", ...]``), which
+  ``jax.export.deserialize`` must know by name
+  (``jax.export.register_namedtuple_serialization``) to rebuild them. They
+  are looked up in modules already imported (``sys.modules``), never
+  imported because a file names them: building ``fn`` imported them.
+
+An entry that is missing, damaged, or unusable by this JAX (it cannot be
+read, does not fit the arguments, or fails to compile) is exported again and
+replaced; the caller never sees an error from the cache. A program whose
+pytrees hold other custom nodes (not ``NamedTuple``, not registered with
+``jax.export.register_pytree_node_serialization``) is compiled but not
+stored. Delete the directory to clear it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from jax_reinforce.checkpoint import atomic_write_bytes
+
+__all__ = ["enable_program_cache", "disable_program_cache", "program_cache_dir", "cache_key", "compile_program",
+           "CONFIG_NAMES"]
+
+#: JAX configuration values that change the traced program or its numerics (part of :func:`cache_key`).
+#: Names this JAX does not have are keyed as absent.
+CONFIG_NAMES = (
+    "jax_enable_x64",
+    "jax_threefry_partitionable",
+    "jax_default_prng_impl",
+    "jax_default_matmul_precision",
+    "jax_numpy_rank_promotion",
+    "jax_numpy_dtype_promotion",
+    "jax_enable_custom_prng",
+    "jax_legacy_prng_key",
+    "jax_random_seed_offset",
+    "jax_high_dynamic_range_gumbel",
+    "jax_softmax_custom_jvp",
+    "jax_use_direct_linearize",
+    "jax_allow_f16_reductions",
+    "jax_use_shardy_partitioner",
+    "jax_export_calling_convention_version",
+)
+
+_EXPORT_SUFFIX = ".jaxexport"
+_TYPES_SUFFIX = ".types.json"
+
+_directory: Path | None = None
+
+
+def enable_program_cache(path) -> str:
+    """Stores and loads exported programs in ``path`` from now on (created when first written); returns it."""
+    global _directory
+    _directory = Path(path)
+    return str(_directory)
+
+
+def disable_program_cache() -> None:
+    """Stops using the cache: every program is traced and compiled, nothing is written."""
+    global _directory
+    _directory = None
+
+
+def program_cache_dir() -> str | None:
+    """The cache directory, or ``None`` when the cache is off."""
+    return None if _directory is None else str(_directory)
+
+
+@functools.cache
+def _code_and_versions() -> tuple:
+    """A digest of this package's ``.py`` files, and the versions of Python and the libraries (once per process)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    found = []
+    for name in ("jax", "jaxlib", "gymnax", "optax"):
+        try:
+            found.append((name, version(name)))
+        except PackageNotFoundError:
+            found.append((name, None))
+    return digest.hexdigest(), sys.version, tuple(found)
+
+
+def _config_values() -> tuple:
+    """``(name, repr(value))`` of each of :data:`CONFIG_NAMES` now (``None`` where this JAX lacks it)."""
+    import jax
+
+    missing = object()
+    values = []
+    for name in CONFIG_NAMES:
+        value = getattr(jax.config, name, missing)
+        values.append((name, None if value is missing else repr(value)))
+    return tuple(values)
+
+
+def cache_key(name: str, description) -> str:
+    """The entry name of program ``name`` described by ``description``: ``f"{name}-{32 hex digits}"``.
+
+    Args:
+      name: the program's name (the start of the file names).
+      description: everything the program depends on besides this package's
+        code, the libraries and JAX's settings, as a ``repr``-able value of
+        plain values (tuples, dicts, numbers, strings);
+        :func:`compile_program` adds the argument shapes, the compiler
+        options and the device's platform and kind.
+
+    Returns:
+      ``name`` and the first 32 hex digits of the sha256 of the ``repr`` of
+      the description, the source digest, the versions, ``XLA_FLAGS`` and
+      the values of :data:`CONFIG_NAMES`, all read now.
+    """
+    text = repr((name, description, _code_and_versions(), os.environ.get("XLA_FLAGS"), _config_values()))
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+
+
+def _unplaced(spec):
+    """``spec`` (a ``ShapeDtypeStruct`` or an array) as a ``ShapeDtypeStruct`` with no sharding."""
+    import jax
+
+    return jax.ShapeDtypeStruct(spec.shape, spec.dtype, weak_type=getattr(spec, "weak_type", False))
+
+
+def _describe_specs(arg_specs) -> tuple:
+    """The pytree structure and the leaves' shapes and dtypes of the arguments (part of the key)."""
+    import jax
+
+    leaves, tree = jax.tree.flatten(arg_specs)
+    return repr(tree), tuple((tuple(x.shape), str(x.dtype), bool(x.weak_type)) for x in leaves)
+
+
+def _node_types(tree, found: dict) -> dict:
+    """Every custom node class in a ``PyTreeDef`` (not tuple, list, dict or None), by ``module:qualname``."""
+    node = tree.node_data()
+    if node is not None and node[0] not in (tuple, list, dict, type(None)):
+        found[f"{node[0].__module__}:{node[0].__qualname__}"] = node[0]
+    for child in tree.children():
+        _node_types(child, found)
+    return found
+
+
+def _imported_class(path: str):
+    """The class ``module:qualname`` from an already imported module, or ``None``."""
+    module_name, _, qualname = path.partition(":")
+    value = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        value = getattr(value, part, None)
+    return value if isinstance(value, type) else None
+
+
+def _register(path: str, cls) -> None:
+    """Lets ``jax.export`` serialize ``NamedTuple`` class ``cls`` as ``path`` (nothing if it already can)."""
+    import jax
+
+    if not (issubclass(cls, tuple) and hasattr(cls, "_fields")):
+        return  # another custom node: serializable only if its owner registered it
+    try:
+        jax.export.register_namedtuple_serialization(cls, serialized_name=path)
+    except ValueError:  # registered already, by this module or by the class's owner
+        pass
+
+
+def _export_platform(device) -> str:
+    """The platform ``jax.export`` names ``device``'s by: ``"cpu"``, ``"cuda"``, ``"rocm"``, ``"tpu"`` (not ``"gpu"``).
+
+    The name JAX's own lowering uses for the device's backend.
+    """
+    client = device.client
+    return getattr(client, "_raw_platform", client.platform)
+
+
+def _load(stem: Path, arg_specs, platform: str):
+    """The stored ``Exported`` at ``stem``, if it is there, readable and fits ``arg_specs``; else ``None``."""
+    import jax
+
+    try:
+        data = stem.with_name(stem.name + _EXPORT_SUFFIX).read_bytes()
+        type_paths = json.loads(stem.with_name(stem.name + _TYPES_SUFFIX).read_text())
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(type_paths, list) and all(isinstance(p, str) for p in type_paths)):
+        return None
+    for path in type_paths:
+        cls = _imported_class(path)
+        if cls is None:
+            return None
+        _register(path, cls)
+    try:
+        exported = jax.export.deserialize(bytearray(data))
+    except Exception:  # damaged, or written by an incompatible JAX
+        return None
+    leaves, tree = jax.tree.flatten((tuple(arg_specs), {}))
+    fits = (
+        platform in exported.platforms
+        and exported.in_tree == tree
+        and len(exported.in_avals) == len(leaves)
+        and all(a.shape == tuple(x.shape) and a.dtype == x.dtype for a, x in zip(exported.in_avals, leaves))
+    )
+    return exported if fits else None
+
+
+def _store(stem: Path, exported) -> None:
+    """Writes ``exported`` and the ``NamedTuple`` classes it needs at ``stem``; nothing if it cannot be serialized."""
+    types = _node_types(exported.out_tree, _node_types(exported.in_tree, {}))
+    for path, cls in types.items():
+        if _imported_class(path) is not cls:
+            return  # a class a later run could not find by name (local, or shadowed)
+        _register(path, cls)
+    data = exported.serialize()  # raises for a custom node jax.export cannot serialize
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    # The types first: an artefact is only ever read beside the types it needs.
+    atomic_write_bytes(stem.with_name(stem.name + _TYPES_SUFFIX), json.dumps(sorted(types)).encode())
+    atomic_write_bytes(stem.with_name(stem.name + _EXPORT_SUFFIX), bytes(data))
+
+
+def compile_program(name: str, description, fn, arg_specs, device=None, compiler_options=None):
+    """A compiled program for ``fn(*args)`` on ``device`` (default: ``jax.devices()[0]``).
+
+    With the cache on (:func:`enable_program_cache`), the program is the
+    stored ``jax.export`` artefact for its key when there is a usable one
+    (``fn`` is not called); otherwise ``fn`` is traced and exported
+    (``jax.export.export(jax.jit(fn))``) and the artefact stored atomically,
+    replacing a damaged or unusable one. Either way the program compiled is
+    ``jax.jit(exported.call, compiler_options=compiler_options)``, which
+    computes bit for bit what ``jax.jit(fn, compiler_options=...)``
+    computes. With the cache off, ``jax.jit(fn, compiler_options=...)`` is
+    compiled and nothing is exported or written.
+
+    Args:
+      name: the program's name (the start of its file names).
+      description: everything ``fn`` depends on besides its arguments, this
+        package's code, the libraries and JAX's settings (see
+        :func:`cache_key`): ``fn`` closes over its static values (the
+        configuration, chunk length, ...), which must all be here.
+      fn: a function of ``len(arg_specs)`` positional arguments, each a
+        pytree of arrays (tuples, lists, dicts, ``NamedTuple``s).
+      arg_specs: a tuple of pytrees of ``jax.ShapeDtypeStruct`` (or arrays),
+        ``fn``'s arguments; shardings in them are ignored.
+      device: the device the program runs on (its platform and kind are part
+        of the key; its id is not: the artefact serves every device of the
+        kind).
+      compiler_options: XLA options for ``jax.jit``, e.g.
+        :func:`jax_reinforce.compilation.compiler_options` (part of the key).
+
+    Returns:
+      A ``jax.stages.Compiled``: call it with ``fn``'s arguments, arrays on
+      ``device`` or host NumPy arrays; it returns ``fn``'s result pytree.
+    """
+    import jax
+    from jax.sharding import SingleDeviceSharding
+
+    device = device if device is not None else jax.devices()[0]
+    platform = _export_platform(device)
+    arg_specs = jax.tree.map(_unplaced, tuple(arg_specs))
+    placed = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type, sharding=SingleDeviceSharding(device)),
+        arg_specs)
+
+    def compile_(function):
+        return jax.jit(function, compiler_options=compiler_options).lower(*placed).compile()
+
+    if _directory is None:
+        return compile_(fn)
+    options = sorted((compiler_options or {}).items())
+    key = cache_key(name, (description, _describe_specs(arg_specs), options, device.platform, device.device_kind))
+    stem = _directory / key
+    exported = _load(stem, arg_specs, platform)
+    if exported is not None:
+        try:
+            return compile_(_named_call(exported, name))
+        except Exception:  # an artefact this JAX reads but cannot compile: export it again
+            pass
+    try:
+        exported = jax.export.export(jax.jit(fn), platforms=(platform,))(*arg_specs)
+    except Exception:  # a program jax.export does not support: compile it as it is, store nothing
+        return compile_(fn)
+    try:
+        _store(stem, exported)
+    except Exception:  # an unserializable pytree node, or an unwritable directory: run without storing
+        pass
+    return compile_(_named_call(exported, name))
+
+
+def _named_call(exported, name: str):
+    """``exported.call`` under the program's name (which names its entry in JAX's compilation cache)."""
+
+    def call(*args):
+        return exported.call(*args)
+
+    call.__name__ = call.__qualname__ = name
+    return call

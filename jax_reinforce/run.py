@@ -1,0 +1,484 @@
+"""A whole training run in a run directory: what ``scripts/train.py`` does, callable from research code.
+
+    import jax_reinforce as jr
+    result = jr.train_run(jr.Config(num_seeds=8), "runs/eight")
+    result.summary["seeds_solved"]      # and runs/eight/{config.json, metrics.csv, ...}
+
+:func:`train_run` checks the run directory before any work, trains every
+seed with :class:`jax_reinforce.runner.SeedRunner` (the seeds dealt over the
+devices; :class:`jax_reinforce.distributed.ShardedRunner` when there are
+fewer seeds than devices, or several processes), and writes, each file
+atomically:
+
+- ``config.json``: the :class:`jax_reinforce.Config` of the run;
+- ``metrics.csv``: one row per iteration, aggregated over seeds;
+- ``learning_curve.png``: the median return and its inter-quartile band;
+- ``checkpoint.npz``: every seed's params and the full training state (no pickle);
+- ``summary.json``: seeds solved, times, the greedy evaluation.
+
+The checkpoint holds the full training state from iteration 0 on (and every
+``checkpoint_every`` iterations), so after a crash or ``kill -9`` at any
+moment ``train_run(..., resume=True)`` continues from the last one and ends
+bitwise where an uninterrupted run would. A non-finite loss, gradient or
+parameter stops the run (status ``"nonfinite"``); the checkpoint keeps the
+last finite parameters. Signal handling is the caller's choice
+(``handle_signals``, off by default so that a notebook keeps its own Ctrl-C):
+with it, SIGINT or SIGTERM saves a checkpoint and returns status
+``"interrupted"``; a second one exits at once.
+
+Bad input raises :class:`RunError` (a ``ValueError``), one line naming what
+was wrong and what is allowed, before anything on disk is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+from jax_reinforce.config import Config, flag_of
+
+__all__ = ["RUN_FILES", "RunError", "RunResult", "StopSignals", "prepare_run_dir", "train_run", "report_lines"]
+
+RUN_FILES = ("config.json", "metrics.csv", "learning_curve.png", "checkpoint.npz", "summary.json")
+EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class RunError(ValueError):
+    """Bad input for a run (a flag, the run directory, a checkpoint): one line, nothing on disk touched."""
+
+
+class RunResult(NamedTuple):
+    """What :func:`train_run` did.
+
+    Attributes:
+      status: ``"finished"``, ``"interrupted"`` (a signal; checkpoint saved)
+        or ``"nonfinite"`` (non-finite values; checkpoint of the last finite state).
+      run_dir: the run directory.
+      config: the config run (on resume, the saved one, ``iterations`` possibly grown).
+      summary: the dict written to ``summary.json`` (``None`` unless finished,
+        and on processes other than 0).
+      message: a one-line explanation for ``"interrupted"`` and ``"nonfinite"``.
+      signum: the signal that stopped the run, or ``None``.
+      state, history: the final seed-batched training state and per-seed metrics (NumPy).
+    """
+
+    status: str
+    run_dir: Path
+    config: Config
+    summary: dict | None
+    message: str
+    signum: int | None
+    state: Any
+    history: dict
+
+
+def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
+    """The config to continue the run in ``out`` with; refuses what cannot be resumed.
+
+    ``typed_fields``: the fields the caller set explicitly (their values must
+    agree with the run's); only ``iterations`` may grow. ``None``: every
+    field of ``config`` counts as set, unless ``config`` is ``None``.
+    """
+    import numpy as np
+
+    from jax_reinforce.checkpoint import CHECKPOINT_NAME, load_checkpoint_arrays
+
+    if not out.is_dir():
+        raise RunError(f"--resume: --out {str(out)!r} must be an existing run directory; it does not exist")
+    if not (out / CHECKPOINT_NAME).is_file():
+        raise RunError(
+            f"--resume: --out {str(out)!r} holds no run to resume (no {CHECKPOINT_NAME} there; "
+            f"a run killed before its first checkpoint starts anew without --resume)"
+        )
+    arrays, saved = load_checkpoint_arrays(out)  # CheckpointError is a ValueError
+    failed = arrays.get("state/failed_at")
+    if failed is not None and failed.dtype.kind in "iu" and (failed >= 0).any():
+        seeds = np.flatnonzero(failed >= 0).tolist()
+        raise RunError(
+            f"--resume: the run in --out {str(out)!r} stopped on non-finite values in seeds {seeds} "
+            f"at iteration {int(failed[failed >= 0].min())} and cannot continue; start a new run with a "
+            f"smaller --lr or a --max-grad-norm"
+        )
+    if config is None:
+        return saved
+    typed = {f.name for f in dataclasses.fields(Config)} if typed_fields is None else set(typed_fields)
+    for field in sorted(typed - {"iterations"}):
+        now, then = getattr(config, field), getattr(saved, field)
+        if now != then:
+            raise RunError(
+                f"--resume: {flag_of(field)} {now!r} differs from the run's {then!r}; drop the flag or start a new run"
+            )
+    iterations = config.iterations if "iterations" in typed else saved.iterations
+    if iterations < saved.iterations:
+        raise RunError(f"--resume: --iterations must be at least the run's {saved.iterations}; got {iterations}")
+    return saved.replace(iterations=iterations)
+
+
+def _holds_files(out: Path) -> bool:
+    """Whether ``out`` holds anything but temporaries of a killed write (``.<name>.*.tmp``)."""
+    stale = {f".{name}." for name in RUN_FILES}
+    return any(
+        not (p.name.endswith(".tmp") and any(p.name.startswith(prefix) for prefix in stale))
+        for p in out.iterdir()
+    )
+
+
+def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
+                    typed_fields=None, writer: bool = True) -> tuple[Path, Config]:
+    """Checks the run directory before any work; returns it and the config to run.
+
+    Changes nothing on disk unless every check passes; then creates the
+    directory, or (``overwrite``) clears the old run's files.
+
+    Args:
+      config: the run's config; with ``resume``, ``None`` takes the saved one.
+      out: the run directory; ``None``: ``runs/<env>-<date>-<time>``.
+      resume: continue the run in ``out`` (see :func:`_check_resumable` for
+        ``typed_fields``).
+      overwrite: replace the run in ``out``.
+      writer: whether this process writes the run directory (process 0).
+
+    Raises:
+      RunError: naming what is wrong and what is allowed.
+    """
+    from datetime import datetime
+
+    from jax_reinforce.checkpoint import remove_stale_temporaries
+
+    if resume and overwrite:
+        raise RunError("--resume and --overwrite exclude each other; choose one")
+    if out is not None and not str(out).strip():
+        raise RunError(f"--out must be a directory path; got {str(out)!r}")
+    if resume and out is None:
+        raise RunError("--resume needs --out RUN_DIR, the run directory to continue")
+    if config is None and not resume:
+        raise RunError("a new run needs a Config")
+    out = Path(out) if out is not None else Path("runs") / f"{config.env}-{datetime.now():%Y%m%d-%H%M%S}"
+    if resume:
+        config = _check_resumable(out, config, typed_fields)  # every process reads the run (a shared filesystem)
+        if writer:
+            remove_stale_temporaries(out, RUN_FILES)
+        return out, config
+    if not writer:  # processes other than 0 never touch the run directory
+        return out, config
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {str(out)!r} must be a directory; it exists and is not one")
+    if out.is_dir() and _holds_files(out) and not overwrite:
+        raise RunError(
+            f"--out {str(out)!r} already holds files; pass --resume to continue its run or --overwrite to replace it"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise RunError(f"--out {str(out)!r} cannot be created or written: {error.strerror or error}") from None
+    if overwrite:
+        for name in RUN_FILES:
+            if (out / name).exists():
+                (out / name).unlink()
+    remove_stale_temporaries(out, RUN_FILES)
+    return out, config
+
+
+class StopSignals:
+    """Turns SIGINT and SIGTERM into a request to stop after the current chunk.
+
+    The first signal is recorded (``stop.signum``) and the run saves a
+    checkpoint and returns. A second one exits the process at once (exit code
+    130 or 143): every file is written atomically, so the last checkpoint
+    stays whole. ``StopSignals(enabled=False)`` installs nothing.
+    """
+
+    def __init__(self, enabled: bool = True, prog: str = "train"):
+        self.enabled, self.prog = enabled, prog
+        self.signum = None
+        self._previous = {}
+
+    def __bool__(self):
+        return self.signum is not None
+
+    def _handle(self, signum, _frame):
+        if self.signum is None:
+            self.signum = signum
+            return
+        print(f"\n{self.prog}: second {signal.Signals(signum).name}: exiting now; the last checkpoint is kept",
+              file=sys.stderr, flush=True)
+        os._exit(EXIT_FOR_SIGNAL[signum])
+
+    def __enter__(self):
+        if self.enabled:
+            self._previous = {s: signal.signal(s, self._handle) for s in EXIT_FOR_SIGNAL}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        return False
+
+
+def _make_runner(config, env_spec, chunk, devices):
+    """The runner of the layout: seeds dealt over the devices, or environments split (ShardedRunner)."""
+    import jax
+
+    from jax_reinforce.compilation import compiler_options
+    from jax_reinforce.distributed import ShardedRunner
+    from jax_reinforce.runner import SeedRunner, default_max_batch
+
+    options = compiler_options()
+    if config.num_seeds >= len(devices):
+        runner = SeedRunner(config, env_spec, chunk, options, devices=devices,
+                            max_batch=default_max_batch(config.num_envs, devices))
+        platforms = "/".join(sorted({d.platform for d in devices}))
+        processes = len({d.process_index for d in devices})
+        layout = (f"{len(devices)} {platforms} device{'s' * (len(devices) > 1)} in {processes} "
+                  f"process{'es' * (processes > 1)}: the seeds dealt over them")
+        return runner, layout
+    runner = ShardedRunner(config, env_spec, chunk, options, devices=devices)
+    return runner, runner.describe()
+
+
+def train_run(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
+              typed_fields=None, checkpoint_every: int = 0, chunk_iterations: int = 8, eval_episodes: int = 100,
+              devices=None, compile_cache: bool = True, handle_signals: bool = False,
+              progress: Callable[[dict], None] | None = None, log: Callable[[str], None] | None = None,
+              start_time: float | None = None) -> RunResult:
+    """Trains ``config.num_seeds`` agents in the run directory ``out``, evaluates them, writes the run.
+
+    Args:
+      config: the run's :class:`jax_reinforce.Config` (``None`` with ``resume``: the saved one).
+      out: the run directory (``None``: ``runs/<env>-<date>-<time>``).
+      resume: continue the run in ``out`` from its checkpoint; ``typed_fields``
+        names the fields of ``config`` the caller set (they must equal the
+        run's; ``iterations`` may grow; ``None``: every field).
+      overwrite: replace the run in ``out``.
+      checkpoint_every: also save the full training state every N iterations
+        (0: at the start, on a signal and at the end).
+      chunk_iterations: iterations per jitted call between progress updates
+        (the results do not depend on it).
+      eval_episodes: greedy evaluation episodes per seed in gymnax and
+        gymnasium (0: skip).
+      devices: a list of devices, a count, ``"all"`` or ``None``
+        (:func:`jax_reinforce.distributed.select_devices`).
+      compile_cache: keep compiled programs in the user cache directory
+        (:func:`jax_reinforce.enable_compile_cache`).
+      handle_signals: turn SIGINT/SIGTERM into a saved checkpoint and status
+        ``"interrupted"`` (off by default: a notebook keeps its Ctrl-C).
+      progress: called after every chunk with ``{"iteration", "total",
+        "median_return", "solved", "num_seeds", "env_steps_per_s"}``.
+      log: called with one-line messages (devices, resuming, interruption);
+        default: stderr.
+      start_time: ``time.perf_counter()`` at process start, for the summary's
+        import time (default: now).
+
+    Returns:
+      A :class:`RunResult`.
+
+    Raises:
+      RunError: bad input (a one-line message), before the run directory is touched.
+      OSError: the run directory could not be written (every file is written
+        whole, so the last checkpoint stays intact).
+    """
+    start_time = time.perf_counter() if start_time is None else start_time
+    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    import jax
+
+    from jax_reinforce.distributed import any_process, select_devices
+
+    if not isinstance(chunk_iterations, int) or isinstance(chunk_iterations, bool) or chunk_iterations < 1:
+        raise RunError(f"chunk_iterations (--chunk-iterations) must be an integer >= 1; got {chunk_iterations!r}")
+    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
+        raise RunError(f"checkpoint_every (--checkpoint-every) must be an integer >= 0; got {checkpoint_every!r}")
+    if not isinstance(eval_episodes, int) or isinstance(eval_episodes, bool) or eval_episodes < 0:
+        raise RunError(f"eval_episodes (--eval-episodes) must be an integer >= 0; got {eval_episodes!r}")
+    main_process = jax.process_index() == 0
+    problem = None
+    try:
+        # An explicit count is checked before the run directory is touched; the default depends on
+        # the seeds, which a resume reads from the run.
+        if devices is not None and not isinstance(devices, list):
+            select_devices(devices, config.num_seeds if config is not None else None)
+        out, config = prepare_run_dir(config, out, resume=resume, overwrite=overwrite, typed_fields=typed_fields,
+                                      writer=main_process)
+        devices = devices if isinstance(devices, list) else select_devices(devices, config.num_seeds)
+    except ValueError as error:
+        problem = error
+    if any_process(problem is not None):  # in a job, every process stops if one cannot start
+        raise RunError(str(problem or "another process of the job could not start; see its error"))
+    with StopSignals(handle_signals) as stop:
+        return _train(config, Path(out), resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
+                      compile_cache, stop, progress, log, start_time)
+
+
+def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, compile_cache,
+           stop, progress, log, start_time) -> RunResult:
+    import jax
+    import numpy as np
+
+    from jax_reinforce.checkpoint import CheckpointError, load_train_state, save_checkpoint
+    from jax_reinforce.compilation import enable_compile_cache
+    from jax_reinforce.distributed import any_process
+    from jax_reinforce.envs import make_env
+    from jax_reinforce.evaluation import evaluate_policies
+    from jax_reinforce.reporting import aggregate_metrics, first_solved_iteration, plot_learning_curve, write_json
+    from jax_reinforce.reporting import write_metrics_csv
+
+    if compile_cache:
+        enable_compile_cache()
+    env_spec = make_env(config.env)
+    t_import = time.perf_counter() - start_time
+    t0 = time.perf_counter()
+    # A chunk never crosses a checkpoint, so checkpoint_every N saves every N iterations.
+    chunk = min(chunk_iterations, checkpoint_every or chunk_iterations, config.iterations)
+    main_process = jax.process_index() == 0  # writes the run directory; every process trains its share
+    runner, layout = _make_runner(config, env_spec, chunk, devices)
+    runner.init()  # agent i from fold_in(PRNGKey(config.seed), i), made inside the program
+
+    def result(status, message="", summary=None):
+        return RunResult(status, out, config, summary, message, stop.signum, runner.state, runner.history)
+
+    def write_rows():
+        if not main_process:
+            return None
+        rows = aggregate_metrics(runner.history, np.asarray(runner.state.solved_at), runner.solve_scores())
+        write_metrics_csv(out / "metrics.csv", rows)
+        return rows
+
+    def save():
+        # The checkpoint first: metrics.csv is rebuilt from its history on resume.
+        if main_process:
+            save_checkpoint(out, runner.state.params, config, runner.state, runner.history)
+            write_rows()
+
+    def interrupted():
+        save()
+        signum = stop.signum or signal.SIGTERM  # another process of the job got the signal
+        message = (f"stopped by {signal.Signals(signum).name} at iteration {runner.iterations_run}; "
+                   f"checkpoint saved; resume with: python scripts/train.py --resume --out {out}")
+        return result("interrupted", message)
+
+    if resume:
+        problem = None
+        try:
+            loaded, history, _ = load_train_state(out, runner.state)
+        except CheckpointError as error:
+            problem = error
+        if any_process(problem is not None):
+            raise RunError(f"--resume: {problem or 'another process could not read the checkpoint (--out must be on a filesystem every process reads)'}")
+        runner.restore(loaded, history)
+        if main_process:
+            log(f"resuming {out} at iteration {runner.iterations_run}")
+    else:
+        save()  # iteration 0: from now on there is always a checkpoint to resume from
+    if main_process:
+        write_json(out / "config.json", config.to_dict())  # on resume, iterations may have grown
+    job = f"process {jax.process_index()} of {jax.process_count()}: " if jax.process_count() > 1 else ""
+    log(f"{job}devices: {', '.join(str(d) for d in devices)} ({layout})")
+    if any_process(bool(stop)):
+        return interrupted()
+    runner.compile()
+    t_compile = time.perf_counter() - t0
+
+    t_train = 0.0
+    last_saved_block = runner.iterations_run // max(checkpoint_every, 1)
+    while True:
+        if any_process(bool(stop)):  # a signal to any process stops them all, at the same chunk
+            return interrupted()
+        if not runner.running().any():
+            break
+        t = time.perf_counter()
+        metrics = runner.run_chunk()
+        dt = time.perf_counter() - t
+        t_train += dt
+        if progress is not None and main_process:
+            last = runner.history["episode_return"][:, -1] if runner.iterations_run else np.array([np.nan])
+            progress({"iteration": runner.iterations_run, "total": config.iterations,
+                      "median_return": float(np.nanmedian(last)) if np.isfinite(last).any() else float("nan"),
+                      "solved": int(np.sum(np.asarray(runner.state.solved_at) >= 0)), "num_seeds": config.num_seeds,
+                      "env_steps_per_s": int(metrics["env_steps"].sum()) / max(dt, 1e-9)})
+        failed = np.asarray(runner.state.failed_at)
+        if (failed >= 0).any():
+            save()  # the failed update was not applied: the saved parameters are the last finite ones
+            where = ", ".join(f"seed {i} at iteration {failed[i]}" for i in np.flatnonzero(failed >= 0))
+            return result("nonfinite", f"non-finite loss, gradient or parameters: {where}; training stopped; "
+                                       f"{out / 'checkpoint.npz'} keeps their last finite parameters; "
+                                       f"start a new run with a smaller --lr or a --max-grad-norm")
+        if checkpoint_every:
+            block = runner.iterations_run // checkpoint_every
+            if block != last_saved_block:
+                save()
+                last_saved_block = block
+    stopped = any_process(bool(stop))
+    if not main_process:  # process 0 writes, evaluates and reports
+        return interrupted() if stopped else result("finished")
+
+    state, history = runner.state, runner.history
+    steps_total = int(history["env_steps"].sum())
+    save_checkpoint(out, state.params, config, state, history)
+    rows = write_rows()
+    threshold = env_spec.solve_threshold
+    plot_learning_curve(out / "learning_curve.png", rows, threshold, f"REINFORCE on {config.env}, {config.num_seeds} seeds")
+    solved_at = np.asarray(state.solved_at)
+    steps_per_iteration = history["env_steps"].sum(axis=0)
+    if stopped:  # training is complete and saved; a resume only evaluates
+        return interrupted()
+
+    t_eval0 = time.perf_counter()
+    evaluation = {}
+    if eval_episodes:
+        results = evaluate_policies(state.params, env_spec, eval_episodes, config.seed)
+        evaluation = {f"{name}_mean": returns.mean(axis=1).tolist() for name, returns in results.items()}
+    t_eval = time.perf_counter() - t_eval0
+
+    all_solved_iteration = first_solved_iteration(rows, config.num_seeds)
+    summary = {
+        "env": config.env,
+        "num_seeds": config.num_seeds,
+        "seeds_solved": int(np.sum(solved_at >= 0)),
+        "solve_threshold": threshold,
+        "solved_at_iteration": solved_at.tolist(),
+        "iterations_run": int(history["env_steps"].shape[1]),
+        "all_solved_at_iteration": all_solved_iteration,
+        "env_steps": int(steps_total),
+        "env_steps_to_all_solved": None if all_solved_iteration is None else int(steps_per_iteration[: all_solved_iteration + 1].sum()),
+        "env_steps_per_second_train": steps_total / max(t_train, 1e-9),
+        "seconds": {"import": t_import, "compile": t_compile, "train": t_train, "eval": t_eval,
+                    "total": time.perf_counter() - start_time},
+        "evaluation_episodes": eval_episodes,
+        "evaluation": evaluation,
+        "devices": [str(d) for d in devices],
+        "processes": jax.process_count(),
+    }
+    if threshold is not None and evaluation:
+        for name in ("gymnax_mean", "gymnasium_mean"):
+            if name in evaluation:
+                summary[f"seeds_at_threshold_{name.split('_')[0]}"] = int(np.sum(np.asarray(evaluation[name]) >= threshold))
+    write_json(out / "summary.json", summary)
+    return result("finished", summary=summary)
+
+
+def report_lines(summary: dict, run_dir) -> list[str]:
+    """The short report of a finished run (what ``scripts/train.py`` prints)."""
+    from jax_reinforce.reporting import evaluation_table
+
+    s = summary["seconds"]
+    lines = [
+        f"{summary['env']}: {summary['seeds_solved']}/{summary['num_seeds']} seeds solved in training "
+        f"(threshold {summary['solve_threshold']}), {summary['iterations_run']} iterations, "
+        f"{summary['env_steps']:,} env steps",
+        f"time: import {s['import']:.2f}s  compile {s['compile']:.2f}s  train {s['train']:.2f}s  "
+        f"eval {s['eval']:.2f}s  total {s['total']:.2f}s  ({summary['env_steps_per_second_train'] / 1e6:.2f}M env-steps/s)",
+    ]
+    ev = summary["evaluation"]
+    if ev:
+        lines.append(f"greedy evaluation, {summary['evaluation_episodes']} episodes per seed (mean return):")
+        means = {name[: -len("_mean")]: values for name, values in ev.items()}
+        lines.extend(evaluation_table(means, summary["solve_threshold"]))
+    lines.append(f"run directory: {run_dir}")
+    return lines
