@@ -97,7 +97,13 @@ class FieldFlag:
 
     @property
     def flag(self) -> str:
+        """The command-line flag (``--lr`` for ``learning_rate``, else ``--field-name``)."""
         return flag_of(self.field)
+
+    @property
+    def allowed(self) -> str:
+        """What the field allows, in the words of every error message about it."""
+        return ALLOWED[self.field]
 
 
 # Every Config field's flag, in Config's order: the one table the command line is built from.

@@ -29,7 +29,11 @@ split agent's sums are taken in another order).
 
 :func:`make_sharded_trainer` gives the pure pieces (``init``, ``run_chunk``,
 ``gather``); :class:`ShardedRunner` drives them with the interface of
-:class:`jax_reinforce.runner.SeedRunner`, for ``scripts/train.py``.
+:class:`jax_reinforce.runner.SeedRunner`. :func:`jax_reinforce.train_run`
+uses it only where ``SeedRunner`` cannot serve: fewer seeds than devices, so
+that an agent's environments are split (not bitwise the one-device run). With
+as many seeds as devices or more, ``SeedRunner`` deals them over the devices
+of every process, bitwise the one-device run.
 
 Many processes. :func:`initialize_distributed` joins ``num_processes``
 processes (one per host, or several on one machine) through

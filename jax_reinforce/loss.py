@@ -68,7 +68,10 @@ def reinforce_objective(params, obs, actions, weights, mask=None, entropy_coef=0
     log_p = log_softmax(policy_logits(params, obs))
     dtype = log_p.dtype
     mask, denom = _mask_and_denominator(weights, mask, dtype, denominator)
-    log_pi_a = jnp.take_along_axis(log_p, jnp.asarray(actions)[..., None], axis=-1)[..., 0]
+    # log pi(a|s) picked by a one-hot select: exactly take_along_axis's value, and its gradient an
+    # elementwise select rather than a scatter (several times faster on the CPU).
+    chosen = jnp.arange(log_p.shape[-1]) == jnp.asarray(actions)[..., None]
+    log_pi_a = jnp.sum(jnp.where(chosen, log_p, 0), axis=-1)
     pg = -jnp.sum(mask * jnp.asarray(weights, dtype) * log_pi_a) / denom
     entropy_sum = jnp.sum(mask * policy_entropy(log_p))
     if isinstance(entropy_coef, (int, float)) and entropy_coef == 0:

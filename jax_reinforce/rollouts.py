@@ -107,8 +107,11 @@ def _acting_logits(params, obs):
         w = layer["w"]
         if w.shape[0] > UNROLL_MAX:
             h = h @ w + layer["b"]
-        else:
-            h = _unrolled(jnp.add, jnp.moveaxis(h[..., :, None] * w, -2, -1)) + layer["b"]
+        else:  # sum_k h_k w_k, one (..., fan_out) term per input unit
+            out = h[..., 0, None] * w[0]
+            for k in range(1, w.shape[0]):
+                out = out + h[..., k, None] * w[k]
+            h = out + layer["b"]
         if i < len(params) - 1:
             h = jax.nn.relu(h)
     return h

@@ -18,13 +18,17 @@ agent runs as a pair of identical copies.)
 ``tests/test_runner.py`` checks that agents trained this way are bitwise
 equal to the same agents run in one batch, whatever the chunk size.
 
-Given several devices (of one process), the calls are dealt over them,
-each call a single-device program of ``size`` agents (the same program,
-compiled once per device), so the devices run at once. On a CPU each device
+Given several devices, the calls are dealt over them, each call a
+single-device program of ``size`` agents (the same program, compiled once
+per device), so the devices run at once. Devices of several processes
+(``jax.distributed``): each process trains its own block of the seeds on its
+own devices, and after every chunk the processes exchange their seeds' state
+and metrics (``process_allgather``), so every process holds every seed. On a CPU each device
 is a core (:func:`jax_reinforce.compilation.use_cpu_cores`), so the agents of
 a run train on every core. Nothing is partitioned: every agent runs the
 same machine code on 1, 2 or 16 devices, so the results do not depend on
-the device count, bit for bit (``tests/test_runner.py``). A program
+the device or process count, bit for bit (``tests/test_runner.py``,
+``tests/test_train_cli_scaling.py``). A program
 partitioned over the devices (``jax.shard_map``) would compile once, but XLA
 optimises it slightly differently (results about 1e-6 apart, then diverging);
 the extra compiles run in parallel threads.
@@ -37,7 +41,7 @@ import numpy as np
 from jax_reinforce.envs import describe_env
 from jax_reinforce.program_cache import compile_program
 
-__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH", "default_max_batch", "make_agents_program"]
+__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH", "default_max_batch", "make_agents_program", "compile_for_devices"]
 
 # A vmapped batch of one agent compiles to different (unbatched) dot products.
 MIN_BATCH = 2

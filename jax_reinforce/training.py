@@ -208,7 +208,9 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             block_inputs = jax.lax.optimization_barrier(
                 (rows(traj.obs), rows(traj.actions), rows(weights), rows(mask) * fresh)
             )
-            l, e, g = block_loss_and_grad(params, *block_inputs, denominator)
+            # One flat batch of block * N samples: the layers' products are plain 2-D dots.
+            flat = [x.reshape(-1, *x.shape[2:]) for x in block_inputs]
+            l, e, g = block_loss_and_grad(params, *flat, denominator)
             return b + 1, loss + l, jax.tree.map(jnp.add, grads, g), entropy_sum + e
 
         carry = (jnp.int32(0), jnp.zeros((), denominator.dtype), zeros, jnp.zeros((), denominator.dtype))
