@@ -225,8 +225,6 @@ class StopSignals:
 
 def _make_runner(config, env_spec, chunk, devices):
     """The runner of the layout: seeds dealt over the devices, or environments split (ShardedRunner)."""
-    import jax
-
     from jax_reinforce.compilation import compiler_options
     from jax_reinforce.distributed import ShardedRunner
     from jax_reinforce.runner import SeedRunner, default_max_batch

@@ -41,7 +41,7 @@ import numpy as np
 from jax_reinforce.envs import describe_env
 from jax_reinforce.program_cache import compile_program
 
-__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH", "default_max_batch", "make_agents_program", "compile_for_devices"]
+__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH", "default_max_batch", "compile_for_devices"]
 
 # A vmapped batch of one agent compiles to different (unbatched) dot products.
 MIN_BATCH = 2
@@ -66,18 +66,6 @@ def default_max_batch(num_envs: int, devices) -> int | None:
     if any(d.platform != "cpu" for d in devices):
         return None
     return len(devices) * max(MIN_BATCH, CPU_ENVS_PER_DEVICE // int(num_envs))
-
-
-def make_agents_program(run_agents, compiler_options=None):
-    """``jit(run_agents)`` for ``(state, iterations)``, ``iterations`` static.
-
-    ``run_agents(state, iterations)`` is a vmapped batch of agents
-    (``jax.vmap(make_run_iterations(...), in_axes=(0, None))``). The program
-    is compiled for one device at a time (:func:`compile_for_devices`).
-    """
-    import jax
-
-    return jax.jit(run_agents, static_argnums=1, compiler_options=compiler_options)
 
 
 def compile_for_devices(lower_for, devices) -> dict:
@@ -303,11 +291,7 @@ class SeedRunner(RunProgress):
             where = np.searchsorted(self.owned, seeds)
             for name in self._metric_names:
                 owned_metrics[name][where] = np.asarray(metrics[name])[first]
-        if len(self._blocks) > 1:
-            self._share_with_processes(owned_metrics)
-            metrics_all = self._shared_metrics
-        else:
-            metrics_all = owned_metrics
+        metrics_all = self._share_with_processes(owned_metrics) if len(self._blocks) > 1 else owned_metrics
         rows = int(np.max(np.asarray(self.state.iteration))) - before
         chunk_metrics = {}
         for name in self._metric_names:
@@ -317,7 +301,10 @@ class SeedRunner(RunProgress):
         return chunk_metrics
 
     def _share_with_processes(self, owned_metrics):
-        """Every process's seeds (state and chunk metrics) to every process (``process_allgather``)."""
+        """Every process's seeds (state and chunk metrics) to every process (``process_allgather``).
+
+        Updates :attr:`state` with every seed and returns every seed's chunk metrics.
+        """
         import jax
         from jax.experimental import multihost_utils
 
@@ -335,7 +322,7 @@ class SeedRunner(RunProgress):
             return np.concatenate([np.asarray(leaf)[r, :len(b)] for r, b in enumerate(self._blocks)])
 
         self.state = jax.tree.map(assemble, gathered[0])
-        self._shared_metrics = {name: assemble(v) for name, v in gathered[1].items()}
+        return {name: assemble(v) for name, v in gathered[1].items()}
 
 
 def _scatter(full, seeds, values):

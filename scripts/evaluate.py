@@ -21,24 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError, exit_now  # noqa: E402
+from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError, exit_now, int_flag  # noqa: E402
 
 PROG = "evaluate.py"
-
-
-def _int_at_least(flag: str, low: int, high: int | None = None):
-    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be {allowed}; got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{flag} must be {allowed}; got {text!r}")
-        return value
-
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,11 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by scripts/train.py")
-    p.add_argument("--episodes", type=_int_at_least("--episodes", 1), default=100, help="greedy episodes per seed, in each implementation")
-    p.add_argument("--seed", type=_int_at_least("--seed", 0, 2**32 - 1), default=None,
+    p.add_argument("--episodes", type=int_flag("--episodes", 1), default=100, help="greedy episodes per seed, in each implementation")
+    p.add_argument("--seed", type=int_flag("--seed", 0, 2**32 - 1), default=None,
                    help="evaluation seed (default: the run's seed, as in its summary.json)")
     p.add_argument("--gif", default=None, metavar="PATH", help="render one episode of the best seed to this animated GIF")
-    p.add_argument("--fps", type=_int_at_least("--fps", 1, 100), default=50, help="frames per second of the GIF")
+    p.add_argument("--fps", type=int_flag("--fps", 1, 100), default=50, help="frames per second of the GIF")
     return p
 
 
