@@ -74,12 +74,9 @@ _EXPORTS = {
     "checkpoint": ["save_checkpoint", "load_checkpoint", "CheckpointError"],
     "evaluation": ["evaluate_gymnax", "evaluate_gymnasium"],
     "compilation": ["compiler_options", "enable_compile_cache", "use_cpu_cores"],
-    "runner": ["SeedRunner"],
+    "runner": ["Runner"],
     "run": ["train_run", "RunResult", "RunError"],
     "distributed": [
-        "ShardedTrainer",
-        "ShardedRunner",
-        "make_sharded_trainer",
         "select_devices",
         "initialize_distributed",
         "gather_to_host",

@@ -97,7 +97,7 @@ def use_cpu_cores(count: int | None = None) -> int:
     XLA runs one CPU program on one thread (with
     :func:`cpu_compiler_options`); JAX's CPU backend shows one device by
     default. With one device per core, a batch of agents split over them
-    (:class:`jax_reinforce.runner.SeedRunner` with ``devices``) runs on all
+    (:class:`jax_reinforce.runner.Runner` with ``devices``) runs on all
     cores at once: 1.7x on the 2-core development machine.
 
     Must run before JAX initialises its backends (the first ``jax.devices()``

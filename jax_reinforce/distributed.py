@@ -1,90 +1,32 @@
-"""Training over many devices and many processes: the seed axis sharded over a mesh.
+"""Many processes and many devices: joining a ``jax.distributed`` job, choosing devices, sharing flags.
 
-One process, many devices. The agents (seeds) are laid out over a 2-D
-:class:`jax.sharding.Mesh` with axes ``("seeds", "envs")``. Each device runs
-the ordinary one-agent trainer, vmapped over *its own* agents
-(``jax.vmap(run_iterations, axis_name="agent")`` inside ``jax.shard_map``),
-so the loops' shared stop test (``lax.pmax`` over ``"agent"``) stays on the
-device: with as many seeds as devices or more, the compiled chunk holds no
-cross-device operation at all, and only the metrics (and, for checkpoints,
-the state) are copied off the devices afterwards.
+One process, many devices, and how the agents are laid out over them
+(seeds dealt over the devices, or an agent's environments split over a group
+of them): :class:`jax_reinforce.runner.Runner`. This module holds what a
+multi-process job needs around it.
 
-With fewer seeds than devices the environments of each agent are split as
-well (``env_axis_name`` of :func:`jax_reinforce.training.make_run_iterations`):
-every device of an ``"envs"`` group holds the agent's whole state and
-``num_envs / env_shards`` of its environments, and the gradient, the
-baseline's statistics, the metrics and the loops' stop tests are summed or
-maxed over the group (all-reduces inside the loop, the price of the split).
-:func:`mesh_shape` picks the layout.
-
-The seed count is padded up to a multiple of the seed shards. Padding agents
-are created finished (their iteration counter starts at
-``config.iterations``), so they never update, never keep a loop running, and
-are dropped by :meth:`ShardedTrainer.gather`. Agent ``i`` keeps its key
-``fold_in(PRNGKey(seed), i)`` whatever the layout, so every layout trains the
-same agents as the one-device run: on one device bitwise, on several to float
-rounding (about 1e-6 after 5 iterations on the CPU: XLA compiles a program
-partitioned over several devices with slightly different fusions, and a
-split agent's sums are taken in another order).
-
-:func:`make_sharded_trainer` gives the pure pieces (``init``, ``run_chunk``,
-``gather``); :class:`ShardedRunner` drives them with the interface of
-:class:`jax_reinforce.runner.SeedRunner`. :func:`jax_reinforce.train_run`
-uses it only where ``SeedRunner`` cannot serve: fewer seeds than devices, so
-that an agent's environments are split (not bitwise the one-device run). With
-as many seeds as devices or more, ``SeedRunner`` deals them over the devices
-of every process, bitwise the one-device run.
-
-Many processes. :func:`initialize_distributed` joins ``num_processes``
-processes (one per host, or several on one machine) through
-``jax.distributed.initialize``; ``jax.devices()`` then lists every process's
-devices and the mesh spans them all. Every process runs the same calls in the
-same order (multi-controller JAX); each one holds the agents of its own
-devices, built from host data it computes itself
-(``jax.make_array_from_callback``), and :meth:`ShardedTrainer.gather`
-collects every agent's arrays on every process (an all-gather, through gloo on
-the CPU), after which process 0 writes the run directory.
-
-Shapes: ``S`` = ``config.num_seeds``; ``S_pad`` = ``S`` rounded up to a
-multiple of the seed shards; a sharded :class:`jax_reinforce.TrainState` has
-a leading ``(S_pad,)`` axis on every leaf, a gathered one ``(S,)``.
+:func:`initialize_distributed` joins ``num_processes`` processes (one per
+host, or several on one machine) through ``jax.distributed.initialize``;
+``jax.devices()`` then lists every process's devices. Every process runs the
+same calls in the same order (multi-controller JAX); :func:`any_process`
+shares a decision taken from one process's local state (a signal), and
+:func:`gather_to_host` collects arrays held by other processes' devices
+(an all-gather, through gloo on the CPU). Process 0 writes the run
+directory. :func:`select_devices` reads the ``--devices`` flag.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
-from typing import Any, Callable, NamedTuple
-
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-from jax_reinforce.config import Config
-from jax_reinforce.envs import EnvSpec, make_env
-from jax_reinforce.runner import RunProgress
-from jax_reinforce.training import TrainState, agent_keys, make_init_state, make_run_iterations
 
 __all__ = [
-    "SEED_AXIS",
-    "ENV_AXIS",
-    "AGENT_AXIS",
-    "ShardedTrainer",
-    "ShardedRunner",
     "select_devices",
     "initialize_distributed",
-    "mesh_shape",
-    "make_mesh",
-    "make_sharded_trainer",
     "gather_to_host",
     "any_process",
     "join_job",
 ]
-
-SEED_AXIS = "seeds"
-ENV_AXIS = "envs"
-# The vmapped axis of a device's own agents (not a mesh axis).
-AGENT_AXIS = "agent"
 
 
 def _is_int(value) -> bool:
@@ -105,7 +47,7 @@ def select_devices(devices: int | str | None = None, num_seeds: int | None = Non
       devices: ``"all"``; an integer (or its text) ``N``; or ``None``.
         In one process, ``N`` in ``[1, len(jax.devices())]`` picks the first
         ``N`` devices and ``None`` picks as many as ``num_seeds`` fills with
-        at least two agents each (``SeedRunner``'s smallest batch), at least
+        at least two agents each (``Runner``'s smallest batch), at least
         one: ``min(len(jax.devices()), max(1, num_seeds // 2))``, or one
         device when ``num_seeds`` is ``None``. With ``P`` processes every
         process must take part, so ``N`` must be a multiple of ``P``
@@ -242,47 +184,6 @@ def any_process(flag: bool) -> bool:
     return bool(np.max(flags))
 
 
-def mesh_shape(num_seeds: int, num_envs: int, num_devices: int) -> tuple[int, int]:
-    """``(seed_shards, env_shards)`` with ``seed_shards * env_shards = num_devices``.
-
-    - ``num_seeds >= num_devices``: ``(num_devices, 1)``: the seeds alone are
-      sharded (padded to a multiple of ``num_devices``); nothing crosses
-      devices inside the training loop.
-    - fewer seeds than devices: each agent's environments are split too, over
-      the fewest shards ``e`` (``e`` dividing ``num_devices`` and
-      ``num_envs``) that leave no more seed shards than seeds, so that no
-      device holds padding agents alone; the fewer the shards, the fewer the
-      all-reduces. If ``num_envs`` has no such divisor, the largest usable
-      ``e`` is taken and some devices hold only padding (and a warning says so).
-    """
-    if num_seeds >= num_devices:
-        return num_devices, 1
-    usable = [e for e in range(1, num_devices + 1) if num_devices % e == 0 and num_envs % e == 0]
-    enough = [e for e in usable if num_devices // e <= num_seeds]
-    if enough:
-        env_shards = min(enough)
-    else:
-        env_shards = max(usable)
-        warnings.warn(
-            f"{num_seeds} seeds of {num_envs} environments cannot fill {num_devices} devices "
-            f"(num_envs has no suitable divisor): {num_devices // env_shards - num_seeds} device groups "
-            "hold only padding agents; use fewer devices or a num_envs divisible by the device count",
-            stacklevel=2,
-        )
-    return num_devices // env_shards, env_shards
-
-
-def make_mesh(devices, num_seeds: int, num_envs: int) -> Mesh:
-    """The ``("seeds", "envs")`` mesh of ``devices`` for this many seeds and environments.
-
-    The devices of one ``"envs"`` group are consecutive in ``devices``
-    (ordered by process), so a split agent stays within one process where
-    it can.
-    """
-    seed_shards, env_shards = mesh_shape(num_seeds, num_envs, len(devices))
-    return Mesh(np.asarray(devices, dtype=object).reshape(seed_shards, env_shards), (SEED_AXIS, ENV_AXIS))
-
-
 def gather_to_host(tree, num_seeds: int | None = None):
     """Every leaf of ``tree`` as a NumPy array on this process, first ``num_seeds`` rows.
 
@@ -310,255 +211,3 @@ def gather_to_host(tree, num_seeds: int | None = None):
     if num_seeds is not None:
         host = [x[:num_seeds] for x in host]
     return jax.tree.unflatten(treedef, host)
-
-
-class ShardedTrainer(NamedTuple):
-    """The trainer of :func:`make_sharded_trainer`: pure functions and the layout.
-
-    Attributes:
-      config: the run's :class:`jax_reinforce.Config`.
-      mesh: the ``("seeds", "envs")`` mesh.
-      num_seeds: ``S``, the real agents.
-      padded_seeds: ``S_pad``, a multiple of ``mesh.shape["seeds"]``.
-      chunk_iterations: iterations per :attr:`run_chunk` call (at most).
-      init: ``init(keys=None) -> TrainState``: fresh sharded ``(S_pad, ...)``
-        state; ``keys``: ``(S, 2)`` agent keys, default
-        ``agent_keys(config.seed, S)``.
-      run_chunk: ``run_chunk(state) -> (state, metrics)``: up to
-        ``chunk_iterations`` more iterations of every agent (jitted; the input
-        state's buffers are donated). ``metrics``: ``{name: (S_pad, chunk)}``,
-        sharded like the state; rows not run hold NaN or 0.
-      put_state: ``put_state(host_state) -> TrainState``: a ``(S, ...)``
-        NumPy state (e.g. from a checkpoint), the same on every process,
-        padded and sharded.
-      gather: ``gather(tree) -> tree``: :func:`gather_to_host` of a sharded
-        state or metrics, the real ``S`` agents only (a collective: every
-        process calls it).
-      state_shapes: ``jax.ShapeDtypeStruct`` tree of a gathered ``(S, ...)``
-        state (the template for :func:`jax_reinforce.checkpoint.load_train_state`).
-    """
-
-    config: Config
-    mesh: Mesh
-    num_seeds: int
-    padded_seeds: int
-    chunk_iterations: int
-    init: Callable[..., TrainState]
-    run_chunk: Callable[[TrainState], tuple[TrainState, dict]]
-    put_state: Callable[[TrainState], TrainState]
-    gather: Callable[[Any], Any]
-    state_shapes: Any
-
-    def describe(self) -> str:
-        """One line for the log: devices, processes, the layout and the padding."""
-        devices = list(self.mesh.devices.flat)
-        platforms = sorted({d.platform for d in devices})
-        processes = len({d.process_index for d in devices})
-        seed_shards, env_shards = self.mesh.shape[SEED_AXIS], self.mesh.shape[ENV_AXIS]
-        padding = self.padded_seeds - self.num_seeds
-        return (
-            f"{len(devices)} {'/'.join(platforms)} device{'s' * (len(devices) != 1)} in {processes} "
-            f"process{'es' * (processes != 1)}: {seed_shards} seed shard{'s' * (seed_shards != 1)} x "
-            f"{env_shards} environment shard{'s' * (env_shards != 1)}, "
-            f"{self.padded_seeds // seed_shards} agent(s) per device"
-            + (f" ({padding} of {self.padded_seeds} are padding)" if padding else "")
-        )
-
-
-def make_sharded_trainer(
-    config: Config,
-    env_spec: EnvSpec | None = None,
-    devices=None,
-    chunk_iterations: int = 8,
-    compiler_options: dict | None = None,
-    donate: bool = True,
-) -> ShardedTrainer:
-    """The chunked trainer of ``config`` with its agents sharded over ``devices``.
-
-    Each device runs, on its ``S_pad / seed_shards`` agents (and its share of
-    their environments)::
-
-        jax.vmap(make_run_iterations(config, env_spec, "agent", env_axis), axis_name="agent")
-
-    inside ``jax.shard_map`` over :func:`make_mesh`; ``env_axis`` is
-    ``"envs"`` when environments are split, else ``None`` (and then the
-    compiled chunk holds no collective). ``shard_map`` runs with
-    ``check_vma=False``: JAX 0.10's replication checker fails an internal
-    assertion on a collective over a vmap-only axis name (``"agent"``)
-    inside ``shard_map``; the outputs are sharded over ``"seeds"`` and equal
-    on every device of an ``"envs"`` group by construction (summed gradients).
-
-    Args:
-      config: the run's :class:`jax_reinforce.Config`.
-      env_spec: its environment (default ``make_env(config.env)``).
-      devices: a list of devices (:func:`select_devices`); ``None``: one device
-        per process.
-      chunk_iterations: iterations per :attr:`ShardedTrainer.run_chunk` call
-        (results do not depend on it).
-      compiler_options: for ``jax.jit``; ``None``:
-        :func:`jax_reinforce.compilation.compiler_options` of the devices'
-        platform (the trainer's own, as :class:`jax_reinforce.runner.SeedRunner`
-        uses); ``{}``: XLA's defaults.
-      donate: donate the state's buffers to ``run_chunk``.
-
-    Returns:
-      A :class:`ShardedTrainer`.
-    """
-    from jax_reinforce.compilation import compiler_options as default_options
-
-    if not isinstance(config, Config):
-        raise TypeError(f"config must be a jax_reinforce.Config; got {type(config).__name__}")
-    if not _is_int(chunk_iterations) or chunk_iterations < 1:
-        raise ValueError(f"chunk_iterations (--chunk-iterations) must be an integer >= 1; got {chunk_iterations!r}")
-    env_spec = env_spec if env_spec is not None else make_env(config.env)
-    devices = select_devices(None) if devices is None else list(devices)
-    if not devices or len(set(devices)) != len(devices):
-        raise ValueError(f"devices must be a non-empty list of distinct devices; got {devices!r}")
-    if compiler_options is None:
-        compiler_options = default_options(devices[0].platform)
-
-    mesh = make_mesh(devices, config.num_seeds, config.num_envs)
-    seed_shards, env_shards = mesh.shape[SEED_AXIS], mesh.shape[ENV_AXIS]
-    num_seeds = config.num_seeds
-    padded_seeds = math.ceil(num_seeds / seed_shards) * seed_shards
-    by_seed = PartitionSpec(SEED_AXIS)
-    sharding = NamedSharding(mesh, by_seed)
-
-    init_state = make_init_state(config, env_spec)
-    run_iterations = make_run_iterations(
-        config, env_spec, axis_name=AGENT_AXIS, env_axis_name=ENV_AXIS if env_shards > 1 else None
-    )
-
-    def local_init(keys, start_iteration):
-        """A device's agents: ``keys (s, 2)``, ``start_iteration (s,)`` -> state ``(s, ...)``."""
-        state = jax.vmap(init_state)(keys)
-        return state._replace(iteration=start_iteration)
-
-    def local_chunk(state):
-        """A device's agents (and environment share) for one chunk: ``(s, ...)`` -> ``(s, ...)``."""
-        return jax.vmap(lambda s: run_iterations(s, chunk_iterations), axis_name=AGENT_AXIS)(state)
-
-    shard = dict(mesh=mesh, check_vma=False)
-    init_program = jax.jit(
-        jax.shard_map(local_init, in_specs=(by_seed, by_seed), out_specs=by_seed, **shard),
-        compiler_options=compiler_options,
-    )
-    run_chunk = jax.jit(
-        jax.shard_map(local_chunk, in_specs=(by_seed,), out_specs=(by_seed, by_seed), **shard),
-        donate_argnums=(0,) if donate else (),
-        compiler_options=compiler_options,
-    )
-
-    def pad(rows: np.ndarray) -> np.ndarray:
-        """``(S, ...)`` -> ``(S_pad, ...)``, the last row repeated."""
-        extra = np.repeat(rows[-1:], padded_seeds - num_seeds, axis=0)
-        return np.concatenate([rows, extra], axis=0)
-
-    def to_global(rows: np.ndarray) -> jax.Array:
-        """A ``(S_pad, ...)`` host array, every process's copy alike, as a sharded array."""
-        return jax.make_array_from_callback(rows.shape, sharding, lambda index: rows[index])
-
-    def start_iterations(host_iterations) -> np.ndarray:
-        """Iteration counters ``(S_pad,)``: the agents' own, then finished padding."""
-        counters = np.full((padded_seeds,), config.iterations, np.int32)
-        counters[:num_seeds] = host_iterations
-        return counters
-
-    def init(keys=None) -> TrainState:
-        keys = np.asarray(agent_keys(config.seed, num_seeds) if keys is None else keys)
-        if keys.shape[:1] != (num_seeds,):
-            raise ValueError(f"keys must hold one key per seed, shape ({num_seeds}, ...); got {keys.shape}")
-        return init_program(to_global(pad(keys)), to_global(start_iterations(0)))
-
-    def put_state(host_state: TrainState) -> TrainState:
-        rows = jax.tree.map(lambda x: pad(np.asarray(x)), host_state)
-        rows = rows._replace(iteration=start_iterations(np.asarray(host_state.iteration)))
-        return jax.tree.map(to_global, rows)
-
-    def gather(tree):
-        return gather_to_host(tree, num_seeds)
-
-    state_shapes = jax.eval_shape(lambda: jax.vmap(init_state)(agent_keys(config.seed, num_seeds)))
-    return ShardedTrainer(
-        config=config,
-        mesh=mesh,
-        num_seeds=num_seeds,
-        padded_seeds=padded_seeds,
-        chunk_iterations=chunk_iterations,
-        init=init,
-        run_chunk=run_chunk,
-        put_state=put_state,
-        gather=gather,
-        state_shapes=state_shapes,
-    )
-
-
-class ShardedRunner(RunProgress):
-    """:class:`jax_reinforce.runner.SeedRunner`'s interface over a :class:`ShardedTrainer`.
-
-    A drop-in for the chunked driving loop of ``scripts/train.py``: the agents
-    live sharded on the devices, and after every chunk their state is
-    gathered to the host (:attr:`state`, NumPy, ``(S, ...)``) with the
-    chunk's metrics appended to :attr:`history`, on every process alike, so
-    every process takes the same decisions. Every method is collective: all
-    processes call them in the same order. Finished agents are not moved out
-    of the batch (as ``SeedRunner`` does): they stay frozen in their lanes.
-
-    Attributes:
-      trainer: the :class:`ShardedTrainer`.
-      state: the gathered :class:`jax_reinforce.TrainState`, NumPy ``(S, ...)``.
-      history: ``{metric: (S, iterations_run)}`` per-seed metrics.
-    """
-
-    def __init__(self, config: Config, env_spec: EnvSpec | None, chunk_iterations: int,
-                 compiler_options: dict | None = None, devices=None):
-        from jax_reinforce.training import METRIC_DTYPES
-
-        self.config = config
-        self.trainer = make_sharded_trainer(config, env_spec, devices, chunk_iterations, compiler_options)
-        self._metric_dtypes = {name: np.dtype(dtype) for name, dtype in METRIC_DTYPES.items()}
-        self.history = {name: np.zeros((config.num_seeds, 0), dtype) for name, dtype in self._metric_dtypes.items()}
-        self.state = None
-        self._device_state = None
-        self._compiled = None
-
-    def describe(self) -> str:
-        """:meth:`ShardedTrainer.describe`."""
-        return self.trainer.describe()
-
-    def init(self, keys=None):
-        """Fresh agents from ``(S,)`` keys (default ``agent_keys(config.seed, S)``)."""
-        self._device_state = self.trainer.init(keys)
-        self.state = self.trainer.gather(self._device_state)
-        return self.state
-
-    def restore(self, state, history):
-        """Continues from a saved ``(S, ...)`` state and metric history (the same on every process)."""
-        self._device_state = self.trainer.put_state(state)
-        self.state = self.trainer.gather(self._device_state)
-        self.history = {name: np.asarray(history[name]) for name in self._metric_dtypes}
-
-    def compile(self, batch_size: int | None = None):
-        """Compiles the chunk (``batch_size`` is ignored: the layout is fixed)."""
-        del batch_size
-        if self._compiled is None:
-            self._compiled = self.trainer.run_chunk.lower(self._device_state).compile()
-        return self._compiled
-
-    def run_chunk(self) -> dict:
-        """Runs up to ``chunk_iterations`` iterations of every agent still training.
-
-        Returns:
-          ``{metric: (S, rows)}`` for the rows this chunk ran (NaN or 0 for
-          agents that did not train in them); also appended to :attr:`history`.
-        """
-        before = int(np.max(np.asarray(self.state.iteration)))
-        self._device_state, metrics = self.compile()(self._device_state)
-        self.state, metrics = self.trainer.gather((self._device_state, metrics))
-        rows = int(np.max(np.asarray(self.state.iteration))) - before
-        chunk_metrics = {
-            name: np.asarray(metrics[name][:, :rows], dtype) for name, dtype in self._metric_dtypes.items()
-        }
-        for name, values in chunk_metrics.items():
-            self.history[name] = np.concatenate([self.history[name], values], axis=1)
-        return chunk_metrics

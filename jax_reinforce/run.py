@@ -5,10 +5,9 @@
     result.summary["seeds_solved"]      # and runs/eight/{config.json, metrics.csv, ...}
 
 :func:`train_run` checks the run directory before any work, trains every
-seed with :class:`jax_reinforce.runner.SeedRunner` (the seeds dealt over the
-devices; :class:`jax_reinforce.distributed.ShardedRunner` when there are
-fewer seeds than devices, or several processes), and writes, each file
-atomically:
+seed with :class:`jax_reinforce.runner.Runner` (the seeds dealt over the
+devices and processes; each agent's environments split over devices when
+there are fewer seeds than devices), and writes, each file atomically:
 
 - ``config.json``: the :class:`jax_reinforce.Config` of the run;
 - ``metrics.csv``: one row per iteration, aggregated over seeds;
@@ -224,21 +223,12 @@ class StopSignals:
 
 
 def _make_runner(config, env_spec, chunk, devices):
-    """The runner of the layout: seeds dealt over the devices, or environments split (ShardedRunner)."""
+    """The run's :class:`jax_reinforce.runner.Runner` (seeds dealt over the devices, or environments split)."""
     from jax_reinforce.compilation import compiler_options
-    from jax_reinforce.distributed import ShardedRunner
-    from jax_reinforce.runner import SeedRunner, default_max_batch
+    from jax_reinforce.runner import Runner, default_max_batch
 
-    options = compiler_options()
-    if config.num_seeds >= len(devices):
-        runner = SeedRunner(config, env_spec, chunk, options, devices=devices,
-                            max_batch=default_max_batch(config.num_envs, devices))
-        platforms = "/".join(sorted({d.platform for d in devices}))
-        processes = len({d.process_index for d in devices})
-        layout = (f"{len(devices)} {platforms} device{'s' * (len(devices) > 1)} in {processes} "
-                  f"process{'es' * (processes > 1)}: the seeds dealt over them")
-        return runner, layout
-    runner = ShardedRunner(config, env_spec, chunk, options, devices=devices)
+    runner = Runner(config, env_spec, chunk, compiler_options(), devices=devices,
+                    max_batch=default_max_batch(config.num_envs, devices))
     return runner, runner.describe()
 
 

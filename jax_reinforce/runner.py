@@ -3,7 +3,7 @@
 :func:`jax_reinforce.make_run_iterations` runs every agent of a vmapped batch
 until the last one stops, and a stopped agent still costs its share of every
 step (SPMD: the batch moves together). When most agents of a large run have
-solved, a few slow ones would keep the whole batch busy. :class:`SeedRunner`
+solved, a few slow ones would keep the whole batch busy. :class:`Runner`
 therefore runs the batch in chunks of iterations and, between chunks, moves
 the agents still training into a smaller batch (a power of two, at least
 two), compiled once per size.
@@ -32,6 +32,15 @@ the device or process count, bit for bit (``tests/test_runner.py``,
 partitioned over the devices (``jax.shard_map``) would compile once, but XLA
 optimises it slightly differently (results about 1e-6 apart, then diverging);
 the extra compiles run in parallel threads.
+
+With fewer seeds than devices, the same runner splits each agent's
+environments over a group of devices instead (:func:`mesh_shape`): one call
+of every seed on a ``("seeds", "envs")`` mesh of all the devices, a
+``jax.shard_map`` program whose gradient, baseline statistics, metrics and
+loop stop tests are summed or maxed over an ``"envs"`` group (all-reduces
+inside the loop, the price of the split; across processes too). That layout
+is the one that is not bitwise the one-device run: the sums are taken in
+another order (about 1e-6 apart after a few iterations on the CPU).
 """
 
 from __future__ import annotations
@@ -41,7 +50,9 @@ import numpy as np
 from jax_reinforce.envs import describe_env
 from jax_reinforce.program_cache import compile_program
 
-__all__ = ["SeedRunner", "RunProgress", "MIN_BATCH", "default_max_batch", "compile_for_devices"]
+__all__ = ["Runner", "RunProgress", "MIN_BATCH", "default_max_batch", "compile_for_devices", "mesh_shape"]
+
+SEED_AXIS, ENV_AXIS, AGENT_AXIS = "seeds", "envs", "agent"  # mesh axes; the vmapped agents
 
 # A vmapped batch of one agent compiles to different (unbatched) dot products.
 MIN_BATCH = 2
@@ -54,7 +65,7 @@ CPU_ENVS_PER_DEVICE = 256
 
 
 def default_max_batch(num_envs: int, devices) -> int | None:
-    """Agents per call for :class:`SeedRunner` on ``devices``: capped on a CPU, one batch elsewhere.
+    """Agents per call for :class:`Runner` on ``devices``: capped on a CPU, one batch elsewhere.
 
     On a CPU, a batch of ``CPU_ENVS_PER_DEVICE`` environments per device
     already runs near full speed, and a fixed small batch means finished
@@ -83,6 +94,37 @@ def compile_for_devices(lower_for, devices) -> dict:
         return dict(zip(devices, pool.map(lower_for, devices)))
 
 
+def mesh_shape(num_seeds: int, num_envs: int, num_devices: int) -> tuple[int, int]:
+    """``(seed_shards, env_shards)`` with ``seed_shards * env_shards = num_devices``.
+
+    - ``num_seeds >= num_devices``: ``(num_devices, 1)``: the seeds are dealt
+      over the devices; nothing crosses devices inside a call.
+    - fewer seeds than devices: each agent's environments are split too, over
+      the fewest shards ``e`` (``e`` dividing ``num_devices`` and
+      ``num_envs``) that leave no more seed shards than seeds, so that no
+      device holds padding agents alone; the fewer the shards, the fewer the
+      all-reduces. If ``num_envs`` has no such divisor, the largest usable
+      ``e`` is taken and some devices hold only padding (and a warning says so).
+    """
+    if num_seeds >= num_devices:
+        return num_devices, 1
+    usable = [e for e in range(1, num_devices + 1) if num_devices % e == 0 and num_envs % e == 0]
+    enough = [e for e in usable if num_devices // e <= num_seeds]
+    if enough:
+        env_shards = min(enough)
+    else:
+        import warnings
+
+        env_shards = max(usable)
+        warnings.warn(
+            f"{num_seeds} seeds of {num_envs} environments cannot fill {num_devices} devices "
+            f"(num_envs has no suitable divisor): {num_devices // env_shards - num_seeds} device groups "
+            "hold only padding agents; use fewer devices or a num_envs divisible by the device count",
+            stacklevel=2,
+        )
+    return num_devices // env_shards, env_shards
+
+
 def _next_power_of_two(n: int) -> int:
     return 1 << max(0, int(n - 1).bit_length())
 
@@ -90,8 +132,7 @@ def _next_power_of_two(n: int) -> int:
 class RunProgress:
     """What a runner's host-side ``state`` and ``history`` say about the run.
 
-    Shared by :class:`SeedRunner` and :class:`jax_reinforce.distributed.ShardedRunner`,
-    which keep ``config``, ``state`` (a seed-batched TrainState of NumPy
+    Kept by :class:`Runner`: ``config``, ``state`` (a seed-batched TrainState of NumPy
     arrays) and ``history`` (``{metric: (num_seeds, iterations_run)}``).
     """
 
@@ -114,13 +155,23 @@ class RunProgress:
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-class SeedRunner(RunProgress):
-    """Trains ``config.num_seeds`` agents in chunks of ``chunk_iterations``.
+class Runner(RunProgress):
+    """Trains ``config.num_seeds`` agents in chunks of ``chunk_iterations``, on every layout.
+
+    ``env_shards == 1`` (at least as many seeds as devices): calls of a
+    one-device program dealt over the devices, bitwise the one-device run.
+    ``env_shards > 1``: one call of every seed (padded to a multiple of the
+    seed shards) on :attr:`mesh`, each agent's environments split over an
+    ``"envs"`` group. Every method is collective in a multi-process job:
+    every process calls them in the same order.
 
     Attributes:
       state: the full seed-batched :class:`jax_reinforce.TrainState` as
-        NumPy arrays, updated after every chunk.
+        NumPy arrays, updated after every chunk (the same on every process).
       history: ``{metric: (num_seeds, iterations_run)}`` per-seed metrics.
+      env_shards: devices that share one agent's environments (1: none).
+      mesh: the ``("seeds", "envs")`` mesh when ``env_shards > 1``, else ``None``.
+      owned: the seeds this process trains (its block; every seed when split).
     """
 
     def __init__(self, config, env_spec, chunk_iterations: int, compiler_options=None, compact: bool = True,
@@ -130,34 +181,65 @@ class SeedRunner(RunProgress):
         from jax_reinforce.compilation import compiler_options as default_options
         from jax_reinforce.training import METRIC_DTYPES, METRIC_NAMES, make_init_state, make_run_iterations
 
+        if env_spec is None:
+            from jax_reinforce.envs import make_env
+
+            env_spec = make_env(config.env)
         self.config = config
         self.chunk = int(chunk_iterations)
-        self.compact = compact
         if max_batch is not None and int(max_batch) < 1:
             raise ValueError(f"max_batch must be None or an integer >= 1; got {max_batch!r}")
-        self.max_batch = None if max_batch is None else int(max_batch)
         self._metric_names = METRIC_NAMES
         self._metric_dtypes = {name: np.dtype(dtype) for name, dtype in METRIC_DTYPES.items()}
-        axis = "agent"
         if compiler_options is None:
             compiler_options = default_options()
         self._options = compiler_options
-        self._init_state = jax.vmap(make_init_state(config, env_spec))
-        run_agents = jax.vmap(make_run_iterations(config, env_spec, axis_name=axis), in_axes=(0, None), axis_name=axis)
-        self._run_agents = run_agents
         self.devices = list(devices) if devices is not None else [jax.devices()[0]]
         self.local_devices = [d for d in self.devices if d.process_index == jax.process_index()]
         if len(self.devices) != len(set(self.devices)) or not self.local_devices:
             raise ValueError(f"devices must be distinct devices, some of this process; got {self.devices!r}")
-        # Each process trains its own block of seeds on its own devices; all see every seed after a chunk.
-        processes = sorted({d.process_index for d in self.devices})
-        self._blocks = np.array_split(np.arange(config.num_seeds), len(processes))
-        self.owned = self._blocks[processes.index(jax.process_index())]
+        seed_shards, self.env_shards = mesh_shape(config.num_seeds, config.num_envs, len(self.devices))
+        split = self.env_shards > 1
+        # A split layout is fixed: every seed in one call; finished agents stay frozen in their lanes.
+        self.compact = compact and not split
+        self.max_batch = None if (max_batch is None or split) else int(max_batch)
+        self._init_state = jax.vmap(make_init_state(config, env_spec))
+        self._run_agents = jax.vmap(make_run_iterations(config, env_spec, axis_name=AGENT_AXIS,
+                                                        env_axis_name=ENV_AXIS if split else None),
+                                    in_axes=(0, None), axis_name=AGENT_AXIS)
+        if split:
+            from jax.sharding import Mesh
+
+            devices_by_process = sorted(self.devices, key=lambda d: (d.process_index, d.id))
+            self.mesh = Mesh(np.asarray(devices_by_process, dtype=object).reshape(seed_shards, self.env_shards),
+                             (SEED_AXIS, ENV_AXIS))
+            self._slots = [self.mesh]
+            self._blocks = [np.arange(config.num_seeds)]  # every process takes part in the one call
+        else:
+            # Each process trains its own block of seeds on its own devices; all see every seed after a chunk.
+            self.mesh = None
+            self._slots = self.local_devices
+            processes = sorted({d.process_index for d in self.devices})
+            self._blocks = np.array_split(np.arange(config.num_seeds), len(processes))
+        self.owned = self._blocks[0] if split else self._blocks[processes.index(jax.process_index())]
         self._compiled = {}
         # What the programs depend on besides the code and the arguments (program_cache's key).
         self._description = (config.to_dict(), describe_env(env_spec), sorted((compiler_options or {}).items()))
         self.state = None
         self.history = {name: np.zeros((config.num_seeds, 0), self._metric_dtypes[name]) for name in METRIC_NAMES}
+
+    def describe(self) -> str:
+        """One line for the log: devices, processes and the layout."""
+        platforms = "/".join(sorted({d.platform for d in self.devices}))
+        processes = len({d.process_index for d in self.devices})
+        where = (f"{len(self.devices)} {platforms} device{'s' * (len(self.devices) > 1)} in {processes} "
+                 f"process{'es' * (processes > 1)}")
+        if self.mesh is None:
+            return f"{where}: the seeds dealt over them"
+        seed_shards = self.mesh.shape[SEED_AXIS]
+        padding = self._full_size() - self.config.num_seeds
+        return (f"{where}: {seed_shards} seed shard{'s' * (seed_shards > 1)} x {self.env_shards} environment "
+                f"shards, each agent's environments split" + (f" ({padding} padding agents)" if padding else ""))
 
     # ------------------------------------------------------------------ state
 
@@ -191,14 +273,20 @@ class SeedRunner(RunProgress):
         return self.state
 
     def restore(self, state, history):
-        """Continues from a saved state and metric history."""
+        """Continues from a saved state and metric history (the same on every process)."""
         self.state = state
         self.history = {name: np.asarray(history[name]) for name in self._metric_names}
 
     # ------------------------------------------------------------------ running
 
     def _full_size(self) -> int:
-        """Agents per call when the batch is not capped: this process's seeds, shared by its devices, >= MIN_BATCH."""
+        """Agents per call when the batch is not capped: this process's seeds shared by its slots, >= MIN_BATCH.
+
+        Split: every seed, padded to a multiple of the seed shards.
+        """
+        if self.mesh is not None:
+            shards = self.mesh.shape[SEED_AXIS]
+            return -(-self.config.num_seeds // shards) * shards
         return max(MIN_BATCH, -(-len(self.owned) // len(self.local_devices)))
 
     def _call_size(self, active: int) -> int:
@@ -223,7 +311,8 @@ class SeedRunner(RunProgress):
 
         This process's agents still training (all of them if ``compact`` is
         off) are packed into calls of :meth:`_call_size` agents; call ``k``
-        runs on local device ``k % len(local_devices)``.
+        runs on local device ``k % len(local_devices)`` (split: one call, on
+        the mesh).
         """
         active = self.owned[self.running()[self.owned]]
         size = self._call_size(len(active))
@@ -234,30 +323,67 @@ class SeedRunner(RunProgress):
         return [np.concatenate([g, np.full(size - len(g), g[0], dtype=g.dtype)]) for g in groups]
 
     def compile(self, batch_size: int | None = None) -> dict:
-        """The chunk program for ``batch_size`` agents on each device: ``{device: compiled}``.
+        """The chunk program for ``batch_size`` agents on each device (or the mesh): ``{slot: compiled}``.
 
-        Traced programs come from :mod:`jax_reinforce.program_cache` where it
-        has them; compiled in parallel threads when several devices need it
+        One-device programs come from :mod:`jax_reinforce.program_cache`
+        where it has them, compiled in parallel threads when several devices
+        need them; the split program through JAX's persistent cache alone
         (JAX's persistent cache skips XLA's work on a warm run).
         """
         import jax
 
         size = batch_size or self._call_size(int(self.running()[self.owned].sum()) if self.state is not None else 0)
         compiled = self._compiled.setdefault(size, {})
-        missing = [d for d in self.local_devices if d not in compiled]
-
+        missing = [slot for slot in self._slots if slot not in compiled]
+        if not missing:
+            return compiled
         example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), self.state)
 
         def run_chunk(state):
             return self._run_agents(state, self.chunk)
 
+        if self.mesh is not None:
+            from jax.sharding import NamedSharding, PartitionSpec
+
+            by_seed = PartitionSpec(SEED_AXIS)
+            # check_vma=False: JAX 0.10's replication checker fails an internal assertion on a collective
+            # over a vmap-only axis name ("agent") inside shard_map; outputs are equal over an "envs" group
+            # by construction (summed gradients).
+            program = jax.jit(jax.shard_map(run_chunk, mesh=self.mesh, in_specs=(by_seed,),
+                                            out_specs=(by_seed, by_seed), check_vma=False),
+                              compiler_options=self._options)
+            sharded = jax.tree.map(lambda x: x.update(sharding=NamedSharding(self.mesh, by_seed)), example)
+            compiled[self.mesh] = program.lower(sharded).compile()
+            return compiled
+
         def lower_for(device):
             return compile_program("train_chunk", (self._description, self.chunk), run_chunk, (example,), device,
                                    self._options)
 
-        if missing:
-            compiled.update(compile_for_devices(lower_for, missing))
+        compiled.update(compile_for_devices(lower_for, missing))
         return compiled
+
+    def _put(self, host_tree, slot):
+        """A batch of host arrays on ``slot``: one device, or the mesh (sharded by seed; collective)."""
+        import jax
+
+        if slot is not self.mesh:
+            return jax.device_put(host_tree, slot)
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        sharding = NamedSharding(self.mesh, PartitionSpec(SEED_AXIS))
+        return jax.tree.map(lambda x: jax.make_array_from_callback(x.shape, sharding, lambda index: x[index]),
+                            host_tree)
+
+    def _fetch(self, tree):
+        """A call's outputs as host arrays (from every process's devices when split)."""
+        import jax
+
+        if self.mesh is None:
+            return jax.device_get(tree)
+        from jax_reinforce.distributed import gather_to_host
+
+        return gather_to_host(tree)
 
     def run_chunk(self) -> dict:
         """Runs up to ``chunk_iterations`` iterations of every agent still training.
@@ -274,10 +400,10 @@ class SeedRunner(RunProgress):
         batches = self._batches() if running[self.owned].any() else []
         results = []
         for k, part in enumerate(batches):  # dispatched without waiting: every device busy at once
-            device = self.local_devices[k % len(self.local_devices)]
-            batch = jax.device_put(jax.tree.map(lambda x: x[part], self.state), device)
-            results.append(self.compile(len(part))[device](batch))
-        results = jax.device_get(results)
+            slot = self._slots[k % len(self._slots)]
+            batch = self._put(jax.tree.map(lambda x: np.asarray(x)[part], self.state), slot)
+            results.append(self.compile(len(part))[slot](batch))
+        results = [self._fetch(r) for r in results]
         fillers = {name: np.nan if np.issubdtype(dtype, np.floating) else 0 for name, dtype in self._metric_dtypes.items()}
         # This process's seeds: the new state, and metrics of a full chunk's width (fillers where not run).
         owned_metrics = {name: np.full((len(self.owned), self.chunk), fillers[name], self._metric_dtypes[name])

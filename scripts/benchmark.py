@@ -113,7 +113,7 @@ def make_train_throughput(num_seeds: int, num_envs: int, iterations: int, repeat
 
 
 def runner_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, num_devices: int):
-    """Env-steps/s of the command line's runner (:class:`SeedRunner`) under the same protocol.
+    """Env-steps/s of the command line's runner (:class:`Runner`) under the same protocol.
 
     The seeds dealt over ``num_devices`` devices (one per CPU core), in calls
     of ``default_max_batch`` agents, ``iterations`` in one chunk; compiling apart.
@@ -121,12 +121,12 @@ def runner_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: i
     import jax
 
     from jax_reinforce import Config, agent_keys, compiler_options, make_env
-    from jax_reinforce.runner import SeedRunner, default_max_batch
+    from jax_reinforce.runner import Runner, default_max_batch
 
     config = Config(env="CartPole-v1", hidden=(8,), num_envs=num_envs, num_seeds=num_seeds, iterations=iterations,
                     stop_when_solved=False)
     devices = jax.devices()[:num_devices]
-    runner = SeedRunner(config, make_env(config.env), iterations, compiler_options(), devices=devices,
+    runner = Runner(config, make_env(config.env), iterations, compiler_options(), devices=devices,
                         max_batch=default_max_batch(num_envs, devices))
     fresh = runner.init(agent_keys(config.seed, num_seeds))
     t = time.perf_counter()

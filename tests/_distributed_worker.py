@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 BASE = dict(env="CartPole-v1", hidden=(8,), num_envs=8, iterations=5)
 # name: (num_seeds, stop_when_solved, chunk_iterations)
 DEVICE_CASES = {
-    "seeds8": (8, False, 3),  # 4 seed shards, 2 agents per device
-    "seeds5_stop": (5, True, 3),  # 4 seed shards, padded to 8
+    "seeds8": (8, False, 3),  # seeds dealt over 4 devices, 2 agents per call
+    "seeds5_stop": (5, True, 3),  # seeds dealt over 4 devices, calls of 2 (padding copies)
     "seeds3": (3, False, 2),  # 2 seed shards x 2 environment shards, padded to 4
 }
 PROCESS_CASES = {
@@ -42,13 +42,13 @@ def config_of(num_seeds, stop):
 
 
 def train_chunked(config, chunk, devices):
-    """Trains ``config`` to the end with a ShardedRunner, as scripts/train.py drives a runner.
+    """Trains ``config`` to the end with a Runner, as scripts/train.py drives one.
 
-    Returns the runner: its gathered ``(S, ...)`` state and ``{name: (S, iterations_run)}`` history.
+    Returns the runner: its ``(S, ...)`` state and ``{name: (S, iterations_run)}`` history.
     """
-    from jax_reinforce.distributed import ShardedRunner
+    from jax_reinforce.runner import Runner
 
-    runner = ShardedRunner(config, None, chunk, devices=devices)
+    runner = Runner(config, None, chunk, devices=devices)
     runner.init()
     runner.compile()
     while runner.running().any():
@@ -67,9 +67,15 @@ def save_case(path, state, history):
 
 
 def collective_counts(runner):
-    """How many of each cross-device operation the compiled chunk holds."""
-    text = runner.compile().as_text()
-    return {op: text.count(f" {op}(") + text.count(f" {op}-start(") for op in COLLECTIVES}
+    """How many of each cross-device operation the compiled chunk programs hold (all sizes, all devices)."""
+    texts = [program.as_text() for programs in runner._compiled.values() for program in programs.values()]
+    return {op: sum(t.count(f" {op}(") + t.count(f" {op}-start(") for t in texts) for op in COLLECTIVES}
+
+
+def layout(runner):
+    """The runner's layout, for the JSON lines: environment shards and the mesh (when split)."""
+    return {"env_shards": runner.env_shards, "mesh": None if runner.mesh is None else dict(runner.mesh.shape),
+            "describe": runner.describe()}
 
 
 def reference(num_seeds, stop):
@@ -102,23 +108,12 @@ def run_devices(out_dir: Path):
     references = {stop: reference(largest, stop) for stop in (False, True)}
     for name, (num_seeds, stop, chunk) in DEVICE_CASES.items():
         runner = train_chunked(config_of(num_seeds, stop), chunk, select_devices("all"))
-        trainer, state = runner.trainer, runner.state
         counts = collective_counts(runner)
-        save_case(out_dir / f"{name}.npz", state, runner.history)
+        save_case(out_dir / f"{name}.npz", runner.state, runner.history)
         ref_state, ref_metrics = references[stop]
         save_case(out_dir / f"{name}.reference.npz", jax.tree.map(lambda x: x[:num_seeds], ref_state),
                   {k: v[:num_seeds] for k, v in ref_metrics.items()})
-        # A checkpoint's round trip: gathered, put back, gathered again.
-        round_trip = trainer.gather(trainer.put_state(state))
-        same = all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(round_trip)))
-        print(json.dumps({
-            "case": name,
-            "mesh": dict(trainer.mesh.shape),
-            "padded_seeds": trainer.padded_seeds,
-            "collectives": counts,
-            "round_trip_equal": same,
-            "describe": trainer.describe(),
-        }), flush=True)
+        print(json.dumps({"case": name, "collectives": counts, **layout(runner)}), flush=True)
 
 
 def run_process(out_dir: Path, process_id: int, num_processes: int, port: int):
@@ -143,21 +138,14 @@ def run_process(out_dir: Path, process_id: int, num_processes: int, port: int):
     }), flush=True)
     for name, (num_seeds, stop, chunk) in PROCESS_CASES.items():
         runner = train_chunked(config_of(num_seeds, stop), chunk, select_devices("all"))
-        trainer = runner.trainer
-        # The seeds this process's devices hold.
-        local = trainer.init().iteration.addressable_shards
-        per_shard = trainer.padded_seeds // trainer.mesh.shape["seeds"]
-        starts = {s.index[0].start or 0 for s in local}
-        held_seeds = sorted(i for start in starts for i in range(start, start + per_shard))
         if jax.process_index() == 0:
             save_case(out_dir / f"{name}.npz", runner.state, runner.history)
         print(json.dumps({
             "case": name,
             "process": jax.process_index(),
-            "mesh": dict(trainer.mesh.shape),
-            "held_seeds": held_seeds,
+            "owned_seeds": runner.owned.tolist(),  # the seeds this process trains
             "local_devices": len(jax.local_devices()),
-            "describe": trainer.describe(),
+            **layout(runner),
         }), flush=True)
 
 

@@ -1,4 +1,4 @@
-"""Many devices and many processes: the sharded trainer equals the one-device run.
+"""Many devices and many processes: the runner equals the one-device run.
 
 The multi-device runs happen in fresh processes (``tests/_distributed_worker.py``):
 one with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``, and a job of
@@ -22,7 +22,8 @@ import jax
 import numpy as np
 import pytest
 
-from jax_reinforce.distributed import initialize_distributed, mesh_shape, select_devices
+from jax_reinforce.distributed import initialize_distributed, select_devices
+from jax_reinforce.runner import mesh_shape
 
 WORKER = Path(__file__).resolve().parent / "_distributed_worker.py"
 TIMEOUT_S = 240  # hard limit for each subprocess run; normally about 25 s
@@ -130,7 +131,7 @@ def test_one_device_runner_is_bitwise_the_vmapped_run():
     worker = _worker_module()
     config = worker.config_of(4, True)
     runner = worker.train_chunked(config, 2, None)  # None: this process's one device
-    assert dict(runner.trainer.mesh.shape) == {"seeds": 1, "envs": 1} and runner.trainer.padded_seeds == 4
+    assert runner.env_shards == 1 and runner.mesh is None and runner.owned.tolist() == [0, 1, 2, 3]
     assert runner.iterations_run == config.iterations
     state, metrics = _reference(4, True)
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(runner.state)):
@@ -148,22 +149,23 @@ def test_four_devices_equal_one_device(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     cases = {c["case"]: c for c in _json_lines(result.stdout)}
-    expected = {  # case: (mesh, padded seeds, collectives in the compiled chunk)
-        "seeds8": ({"seeds": 4, "envs": 1}, 8, False),
-        "seeds5_stop": ({"seeds": 4, "envs": 1}, 8, False),
-        "seeds3": ({"seeds": 2, "envs": 2}, 4, True),
+    expected = {  # case: (mesh when environments are split, collectives in the compiled chunk)
+        "seeds8": (None, False),
+        "seeds5_stop": (None, False),
+        "seeds3": ({"seeds": 2, "envs": 2}, True),
     }
     assert set(cases) == set(expected), result.stdout
-    for name, (mesh, padded, communicates) in expected.items():
+    for name, (mesh, communicates) in expected.items():
         case = cases[name]
-        assert case["mesh"] == mesh and case["padded_seeds"] == padded, case
+        assert case["mesh"] == mesh and case["env_shards"] == (1 if mesh is None else mesh["envs"]), case
         if communicates:
             # Split environments: gradient, baseline and stop tests summed over the group.
             assert case["collectives"]["all-reduce"] > 0, case
+            assert "each agent's environments split" in case["describe"], case
         else:
-            # Seeds only: nothing crosses devices inside the compiled chunk.
+            # Seeds dealt over the devices: nothing crosses devices inside a compiled chunk.
             assert sum(case["collectives"].values()) == 0, case
-        assert case["round_trip_equal"], case
+            assert case["describe"].endswith("the seeds dealt over them"), case
         _assert_case_equal(tmp_path / f"{name}.npz", tmp_path / f"{name}.reference.npz")
 
 
@@ -212,8 +214,9 @@ def test_two_processes_train_one_job(tmp_path):
     for case in (lines[0]["select_devices"], lines[1]["select_devices"]):
         assert case["default"] == case["two"] == [0, 1] and case["all"] == [0, 0, 1, 1], case
         assert case["three"] == "devices (--devices) must be 'all' or a multiple of the 2 processes in [2, 4]; got '3'"
-    assert lines[0]["seeds4_stop"]["held_seeds"] == [0, 1], report  # each process trains its share
-    assert lines[1]["seeds4_stop"]["held_seeds"] == [2, 3], report
+    assert lines[0]["seeds4_stop"]["owned_seeds"] == [0, 1], report  # each process trains its share
+    assert lines[1]["seeds4_stop"]["owned_seeds"] == [2, 3], report
+    assert lines[0]["seeds4_stop"]["env_shards"] == 1, report
     assert lines[1]["seeds1_stop"]["mesh"] == {"seeds": 1, "envs": 4}, report  # split across processes
     assert sorted(p.name for p in dirs[0].iterdir()) == sorted(f"{name}.npz" for name in worker.PROCESS_CASES)
     assert list(dirs[1].iterdir()) == []  # only process 0 writes

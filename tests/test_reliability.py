@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from jax_reinforce import Config, agent_keys, make_env
 from jax_reinforce.compilation import compiler_options
-from jax_reinforce.runner import SeedRunner
+from jax_reinforce.runner import Runner
 from jax_reinforce.returns import apply_baseline, complete_episode_mask, reward_to_go
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,11 +106,11 @@ def test_seed_i_of_64_equals_seed_i_trained_alone_bitwise():
     config = Config(env="CartPole-v1", hidden=(8,), num_envs=8, num_seeds=64, iterations=4, stop_when_solved=False)
     spec = make_env(config.env)
     keys = agent_keys(config.seed, config.num_seeds)
-    many = SeedRunner(config, spec, 4, compiler_options())
+    many = Runner(config, spec, 4, compiler_options())
     many.init(keys)
     while many.running().any():
         many.run_chunk()
-    alone = SeedRunner(config.replace(num_seeds=1), spec, 4, compiler_options())
+    alone = Runner(config.replace(num_seeds=1), spec, 4, compiler_options())
     for i in (0, 17, 63):
         np.testing.assert_array_equal(agent_keys(config.seed, i + 1)[i], keys[i])  # the key ignores the seed count
         alone.init(keys[i : i + 1])

@@ -1,10 +1,10 @@
-"""SeedRunner: chunks and compaction of finished agents change no result."""
+"""Runner: chunks and compaction of finished agents change no result."""
 
 import jax
 import numpy as np
 
 from jax_reinforce import Config, agent_keys, compiler_options, make_env
-from jax_reinforce.runner import SeedRunner
+from jax_reinforce.runner import Runner
 from jax_reinforce.training import make_init_state, make_run_iterations
 
 
@@ -17,7 +17,7 @@ def _one_batch(config):
 
 
 def _runner(config, chunk, compact=True, max_batch=None):
-    runner = SeedRunner(config, make_env(config.env), chunk, compact=compact, max_batch=max_batch)
+    runner = Runner(config, make_env(config.env), chunk, compact=compact, max_batch=max_batch)
     runner.init(agent_keys(config.seed, config.num_seeds))
     while runner.running().any():
         runner.run_chunk()
@@ -54,13 +54,13 @@ import json, sys
 import jax, numpy as np
 jax.config.update("jax_num_cpu_devices", 4)
 from jax_reinforce import Config, agent_keys, make_env
-from jax_reinforce.runner import SeedRunner, default_max_batch
+from jax_reinforce.runner import Runner, default_max_batch
 
 config = Config(env="CartPole-v0", num_envs=16, num_seeds=32, iterations=80)
 
 def train(devices, chunk, capped):
     max_batch = default_max_batch(config.num_envs, devices) if capped else None
-    runner = SeedRunner(config, make_env(config.env), chunk, devices=devices, max_batch=max_batch)
+    runner = Runner(config, make_env(config.env), chunk, devices=devices, max_batch=max_batch)
     runner.init(agent_keys(config.seed, config.num_seeds))
     while runner.running().any():
         runner.run_chunk()
