@@ -32,7 +32,7 @@ _AGGREGATED = ("loss", "grad_norm", "entropy")
 # The columns of metrics.csv, one row per iteration (see aggregate_metrics).
 CSV_COLUMNS = (
     "iteration", "return_median", "return_q25", "return_q75", "episodes", "env_steps",
-    "seeds_solved", "seeds_training", *(f"{name}_median" for name in _AGGREGATED),
+    "seeds_solved", "seeds_training", *(f"{name}_median" for name in _AGGREGATED), "seeds_diverged",
 )
 
 
@@ -60,7 +60,7 @@ def _nanquantile(x, q):
     return out
 
 
-def aggregate_metrics(history, solved_at, solve_score):
+def aggregate_metrics(history, solved_at, solve_score, failed_at=None):
     """Seed-aggregated rows, one per iteration.
 
     Args:
@@ -68,17 +68,21 @@ def aggregate_metrics(history, solved_at, solve_score):
         ``episodes``, ``env_steps``, ``loss``, ``grad_norm``, ``entropy``).
       solved_at: ``(S,)`` iteration at which each seed solved, or -1.
       solve_score: ``(S,)`` the solving mean return (ignored where unsolved).
+      failed_at: ``(S,)`` iteration at which each seed diverged (non-finite
+        values; frozen since), or -1; ``None``: none did.
 
     Returns:
       A list of dicts with ``iteration``, ``return_median``, ``return_q25``,
       ``return_q75``, ``episodes``, ``env_steps``, ``seeds_solved``,
-      ``seeds_training`` and the median of ``loss``, ``grad_norm``, ``entropy``.
+      ``seeds_training``, the median of ``loss``, ``grad_norm``, ``entropy``,
+      and ``seeds_diverged`` (by the end of the iteration).
     """
     curve = seed_returns_for_curve(history["episode_return"], solved_at, solve_score)
     num_iterations = curve.shape[1]
     med, q25, q75 = (_nanquantile(curve, q) for q in (0.5, 0.25, 0.75))
     others = {name: _nanquantile(np.asarray(history[name], np.float64), 0.5) for name in _AGGREGATED}
     solved_at = np.asarray(solved_at)
+    failed_at = np.full(solved_at.shape, -1) if failed_at is None else np.asarray(failed_at)
     rows = []
     for j in range(num_iterations):
         row = {
@@ -92,6 +96,7 @@ def aggregate_metrics(history, solved_at, solve_score):
             "seeds_training": int(np.sum(np.isfinite(np.asarray(history["loss"])[:, j]))),
         }
         row.update({f"{name}_median": others[name][j] for name in _AGGREGATED})
+        row["seeds_diverged"] = int(np.sum((failed_at >= 0) & (failed_at <= j)))
         rows.append(row)
     return rows
 

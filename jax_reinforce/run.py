@@ -18,9 +18,10 @@ there are fewer seeds than devices), and writes, each file atomically:
 The checkpoint holds the full training state from iteration 0 on (and every
 ``checkpoint_every`` iterations), so after a crash or ``kill -9`` at any
 moment ``train_run(..., resume=True)`` continues from the last one and ends
-bitwise where an uninterrupted run would. A non-finite loss, gradient or
-parameter stops the run (status ``"nonfinite"``); the checkpoint keeps the
-last finite parameters. Signal handling is the caller's choice
+bitwise where an uninterrupted run would. An agent whose loss, gradient,
+optimizer state or parameters go non-finite is frozen with its last finite
+state and reported; the others go on, and the run ends with status
+``"diverged"`` (the command line exits 3). Signal handling is the caller's choice
 (``handle_signals``, off by default so that a notebook keeps its own Ctrl-C):
 with it, SIGINT or SIGTERM saves a checkpoint and returns status
 ``"interrupted"``; a second one exits at once.
@@ -56,12 +57,14 @@ class RunResult(NamedTuple):
 
     Attributes:
       status: ``"finished"``, ``"interrupted"`` (a signal; checkpoint saved)
-        or ``"nonfinite"`` (non-finite values; checkpoint of the last finite state).
+        or ``"diverged"`` (finished, but some agents went non-finite: each was
+        frozen with its last finite state while the others went on; every
+        file is written, the summary's ``diverged`` lists them).
       run_dir: the run directory.
       config: the config run (on resume, the saved one, ``iterations`` possibly grown).
       summary: the dict written to ``summary.json`` (``None`` unless finished,
         and on processes other than 0).
-      message: a one-line explanation for ``"interrupted"`` and ``"nonfinite"``.
+      message: a one-line explanation for ``"interrupted"`` and ``"diverged"``.
       signum: the signal that stopped the run, or ``None``.
       state, history: the final seed-batched training state and per-seed metrics (NumPy).
     """
@@ -83,8 +86,6 @@ def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
     agree with the run's); only ``iterations`` may grow. ``None``: every
     field of ``config`` counts as set, unless ``config`` is ``None``.
     """
-    import numpy as np
-
     from jax_reinforce.checkpoint import CHECKPOINT_NAME, load_checkpoint_arrays
 
     if not out.is_dir():
@@ -94,15 +95,7 @@ def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
             f"--resume: --out {str(out)!r} holds no run to resume (no {CHECKPOINT_NAME} there; "
             f"a run killed before its first checkpoint starts anew without --resume)"
         )
-    arrays, saved = load_checkpoint_arrays(out)  # CheckpointError is a ValueError
-    failed = arrays.get("state/failed_at")
-    if failed is not None and failed.dtype.kind in "iu" and (failed >= 0).any():
-        seeds = np.flatnonzero(failed >= 0).tolist()
-        raise RunError(
-            f"--resume: the run in --out {str(out)!r} stopped on non-finite values in seeds {seeds} "
-            f"at iteration {int(failed[failed >= 0].min())} and cannot continue; start a new run with a "
-            f"smaller --lr or a --max-grad-norm"
-        )
+    _, saved = load_checkpoint_arrays(out)  # CheckpointError is a ValueError
     if config is None:
         return saved
     typed = {f.name for f in dataclasses.fields(Config)} if typed_fields is None else set(typed_fields)
@@ -334,7 +327,8 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     def write_rows():
         if not main_process:
             return None
-        rows = aggregate_metrics(runner.history, np.asarray(runner.state.solved_at), runner.solve_scores())
+        rows = aggregate_metrics(runner.history, np.asarray(runner.state.solved_at), runner.solve_scores(),
+                                 np.asarray(runner.state.failed_at))
         write_metrics_csv(out / "metrics.csv", rows)
         return rows
 
@@ -390,13 +384,6 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
                       "median_return": float(np.nanmedian(last)) if np.isfinite(last).any() else float("nan"),
                       "solved": int(np.sum(np.asarray(runner.state.solved_at) >= 0)), "num_seeds": config.num_seeds,
                       "env_steps_per_s": int(metrics["env_steps"].sum()) / max(dt, 1e-9)})
-        failed = np.asarray(runner.state.failed_at)
-        if (failed >= 0).any():
-            save()  # the failed update was not applied: the saved parameters are the last finite ones
-            where = ", ".join(f"seed {i} at iteration {failed[i]}" for i in np.flatnonzero(failed >= 0))
-            return result("nonfinite", f"non-finite loss, gradient or parameters: {where}; training stopped; "
-                                       f"{out / 'checkpoint.npz'} keeps their last finite parameters; "
-                                       f"start a new run with a smaller --lr or a --max-grad-norm")
         if checkpoint_every:
             block = runner.iterations_run // checkpoint_every
             if block != last_saved_block:
@@ -404,7 +391,8 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
                 last_saved_block = block
     stopped = any_process(bool(stop))
     if not main_process:  # process 0 writes, evaluates and reports
-        return interrupted() if stopped else result("finished")
+        diverged = (np.asarray(runner.state.failed_at) >= 0).any()
+        return interrupted() if stopped else result("diverged" if diverged else "finished")
 
     state, history = runner.state, runner.history
     steps_total = int(history["env_steps"].sum())
@@ -447,7 +435,15 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
         for name in ("gymnax_mean", "gymnasium_mean"):
             if name in evaluation:
                 summary[f"seeds_at_threshold_{name.split('_')[0]}"] = int(np.sum(np.asarray(evaluation[name]) >= threshold))
+    failed = np.asarray(state.failed_at)
+    summary["diverged"] = {str(i): int(failed[i]) for i in np.flatnonzero(failed >= 0)}
     write_json(out / "summary.json", summary)
+    if summary["diverged"]:
+        where = ", ".join(f"seed {i} at iteration {at}" for i, at in summary["diverged"].items())
+        return result("diverged", f"{len(summary['diverged'])} of {config.num_seeds} agents diverged (non-finite "
+                                  f"loss, gradient, optimizer state or parameters): {where}; each was frozen with "
+                                  f"its last finite parameters; try a smaller --lr or a --max-grad-norm",
+                      summary=summary)
     return result("finished", summary=summary)
 
 
@@ -460,6 +456,9 @@ def report_lines(summary: dict, run_dir) -> list[str]:
         f"{summary['env']}: {summary['seeds_solved']}/{summary['num_seeds']} seeds solved in training "
         f"(threshold {summary['solve_threshold']}), {summary['iterations_run']} iterations, "
         f"{summary['env_steps']:,} env steps",
+        *([f"diverged (frozen with their last finite parameters): "
+           + ", ".join(f"seed {i} at iteration {at}" for i, at in summary["diverged"].items())]
+          if summary.get("diverged") else []),
         f"time: import {s['import']:.2f}s  compile {s['compile']:.2f}s  train {s['train']:.2f}s  "
         f"eval {s['eval']:.2f}s  total {s['total']:.2f}s  ({summary['env_steps_per_second_train'] / 1e6:.2f}M env-steps/s)",
     ]

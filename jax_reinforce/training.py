@@ -74,8 +74,9 @@ class TrainState(NamedTuple):
       key: this agent's root PRNG key; iteration ``i`` uses ``fold_in(key, i)``.
       iteration: int32, updates attempted so far.
       solved_at: int32, the iteration whose episodes completed the solve, or -1.
-      failed_at: int32, the iteration whose loss, gradient or parameters were
-        not finite, or -1.
+      failed_at: int32, the iteration whose loss, gradient (or its norm),
+        optimizer state or parameters were not finite, or -1: the agent
+        diverged and is frozen with its last finite state.
       recent_return_sum: ``(K,)`` summed episode returns of the last ``K``
         iterations (a ring indexed by ``iteration % K``).
       recent_episodes: ``(K,)`` episodes finished in each of them.
@@ -246,7 +247,10 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         else:
             total = jnp.sum(recent_count)
             solved = (total >= SOLVE_EPISODES) & (jnp.sum(recent_sum) >= threshold * total)
-        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(new_params)
+        # Non-finite anywhere: the loss, the gradient, its norm (its square overflows first), the new
+        # optimizer state (Adam's second moment holds the square) and the new parameters.
+        finite = (jnp.isfinite(loss) & _all_finite(grads) & jnp.isfinite(optax.tree.norm(grads))
+                  & _all_finite(opt_state) & _all_finite(new_params))
         learn = finite & ~solved
         new_state = TrainState(
             params=jax.tree.map(lambda new, old: jnp.where(learn, new, old), new_params, state.params),

@@ -9,7 +9,7 @@ Every Config field is a flag (jax_reinforce.config.FLAGS). The run itself is
 jax_reinforce.train_run: checkpoints, resume, devices, processes, the run
 directory's files. This script parses, calls and prints. Bad input: one line
 ``train.py: error: ...`` and exit code 2, before any file is touched; Ctrl-C
-or SIGTERM saves a checkpoint and exits 130 / 143; non-finite values exit 3.
+or SIGTERM saves a checkpoint and exits 130 / 143; agents that diverged (non-finite values) make it exit 3 at the end.
 """
 
 from __future__ import annotations
@@ -115,9 +115,6 @@ def main(argv=None) -> int:
         return EXIT_FAILED
     if progress is not None:
         progress.close()
-    if result.status == "nonfinite":
-        print_error(result.message)
-        return EXIT_NONFINITE
     if result.status == "interrupted":
         if _is_main_process():
             print(f"{PROG}: {result.message}", file=sys.stderr)
@@ -126,6 +123,9 @@ def main(argv=None) -> int:
         from jax_reinforce.run import report_lines
 
         print("\n".join(report_lines(result.summary, result.run_dir)))
+    if result.status == "diverged":
+        print_error(result.message)
+        return EXIT_NONFINITE
     return 0
 
 

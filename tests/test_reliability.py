@@ -7,6 +7,7 @@ or 3: each comparison is also one of two processes and of chunk sizes. Last,
 property tests of the return computations against plain Python.
 """
 
+import json
 import math
 import os
 import signal
@@ -176,27 +177,71 @@ def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(signum, code, refere
         assert_same_run(out, reference)
 
 
-def test_non_finite_values_stop_the_run_and_keep_the_last_finite_checkpoint(tmp_path, script_env):
+def test_diverged_agents_are_frozen_reported_and_the_run_exits_3(tmp_path, script_env):
     out = tmp_path / "run"
-    result = train([*RUN, "--out", out, "--lr", "1e30", "--optimizer", "sgd"], script_env)
+    result = train([*RUN, "--out", out, "--lr", "1e30", "--optimizer", "sgd", "--eval-episodes", "2"], script_env)
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr
     message = result.stderr.splitlines()[-1]
-    assert message.startswith("train.py: error: non-finite"), message
+    assert message.startswith("train.py: error: 2 of 2 agents diverged (non-finite"), message
     entries = checkpoint_entries(out)
     failed_at = entries["state/failed_at"]
     assert np.all(failed_at >= 0) and np.all(failed_at < ITERATIONS)
     for seed, iteration in enumerate(failed_at):
         assert f"seed {seed} at iteration {iteration}" in message
+        assert f"seed {seed} at iteration {iteration}" in result.stdout  # the printed report
     for name, value in entries.items():  # every number saved is finite: the failed update was not applied
         if value.dtype.kind == "f" and not name.startswith("history/"):
             assert np.all(np.isfinite(value)), name
-    rows = (out / "metrics.csv").read_text().splitlines()[1:]
-    assert len(rows) == int(entries["state/iteration"].max())
-    # Such a run cannot be resumed: it would fail again at once.
-    again = train(["--resume", "--out", out, "--quiet"], script_env)
-    assert again.returncode == 2 and len(again.stderr.splitlines()) == 1
-    assert "non-finite" in again.stderr and "--lr" in again.stderr
+    # Every file is written; the summary names the diverged agents, metrics.csv counts them.
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["diverged"] == {str(i): int(at) for i, at in enumerate(failed_at)}
+    assert (out / "learning_curve.png").is_file()
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",")[-1] == "seeds_diverged" and rows[-1].split(",")[-1] == "2"
+    assert len(rows) - 1 == int(entries["state/iteration"].max())
+    # A run with diverged agents resumes (nothing is left to train here: it reports them again).
+    again = train(["--resume", "--out", out, "--quiet", "--eval-episodes", "0"], script_env)
+    assert again.returncode == 3 and "2 of 2 agents diverged" in again.stderr.splitlines()[-1], again.stderr
+
+
+def test_one_diverging_agent_does_not_stop_the_others():
+    """Agent 1 is pushed to overflow; it is frozen at its last finite state, the others train as if alone."""
+    config = Config(env="CartPole-v1", hidden=(8,), num_envs=8, num_seeds=3, iterations=6, stop_when_solved=False)
+    spec = make_env(config.env)
+    runner = Runner(config, spec, 3, compiler_options())
+    fresh = runner.init()
+    broken = jax.tree.map(np.array, fresh)
+    broken.params[1]["w"][1] = 3e38  # finite, but its logits (and so the loss) overflow
+    runner.restore(broken, runner.history)
+    while runner.running().any():
+        runner.run_chunk()
+    assert runner.state.failed_at.tolist() == [-1, 0, -1]
+    assert runner.state.iteration.tolist() == [6, 1, 6]
+    for got, start in zip(jax.tree.leaves(runner.state.params), jax.tree.leaves(broken.params)):
+        np.testing.assert_array_equal(got[1], start[1])  # agent 1 frozen where it was
+    reference = Runner(config, spec, 3, compiler_options())
+    reference.init()
+    while reference.running().any():
+        reference.run_chunk()
+    for a, b in zip(jax.tree.leaves(runner.state.params), jax.tree.leaves(reference.state.params)):
+        np.testing.assert_array_equal(a[[0, 2]], b[[0, 2]])
+
+
+def test_an_overflowing_optimizer_state_counts_as_diverged():
+    """--entropy-coef 1e30: a finite loss whose gradient's square overflows Adam's second moment."""
+    from jax_reinforce.training import make_train
+
+    config = Config(env="CartPole-v1", hidden=(8,), num_envs=8, num_seeds=1, iterations=3, stop_when_solved=False,
+                    entropy_coef=1e30)
+    _, metrics = jax.jit(make_train(config))(agent_keys(config.seed, 1)[0])
+    assert np.isnan(np.asarray(metrics["loss"])[1:]).all()  # stopped after the first (failed) iteration
+    state_config = Config(env="CartPole-v1", hidden=(8,), num_envs=8, num_seeds=1, iterations=3,
+                          stop_when_solved=False, entropy_coef=1e30)
+    runner = Runner(state_config, make_env(state_config.env), 3, compiler_options())
+    runner.init()
+    runner.run_chunk()
+    assert runner.state.failed_at.tolist() == [0]
 
 
 # ------------------------------------------------------------------ numerical robustness: returns vs plain Python
