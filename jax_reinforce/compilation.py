@@ -56,30 +56,57 @@ def default_cache_dir() -> str:
     return os.path.join(base, "jax-reinforce")
 
 
-def enable_compile_cache(path: str | None = None) -> str:
+def enable_compile_cache(path: str | None = None, warn=None) -> str | None:
     """Turns on the caches of compiled programs in ``path`` (default :func:`default_cache_dir`).
 
     Two caches, so that a second run of the same configuration neither traces
     nor compiles its programs again:
 
     - ``path/xla``: JAX's persistent compilation cache, every program cached
-      (skips XLA's compilation; JAX still traces and lowers the program);
+      (skips XLA's compilation; JAX still traces and lowers the program). Its
+      key covers the program, ``XLA_FLAGS``, the compile options, the device
+      and the library versions; an entry JAX cannot read (damaged) is a miss,
+      with JAX's warning naming the program, until the directory is deleted.
     - ``path/programs``: :mod:`jax_reinforce.program_cache`, the trainer's
       and the evaluation's traced programs as ``jax.export`` artefacts
       (skips tracing too; no pickle).
 
+    The directories are made ``0o700`` where missing. A cache directory other
+    users could write is never used
+    (:func:`jax_reinforce.program_cache.check_cache_dir`): then neither cache
+    is turned on, ``warn`` is called with one line saying why, and the
+    programs are compiled as without a cache. The same happens if the
+    directories cannot be made (a read-only or full disk, a name too long).
+
+    Args:
+      path: the cache directory.
+      warn: called with the one-line message when the cache is refused;
+        default ``warnings.warn(message, RuntimeWarning)``.
+
     Returns:
-      The cache directory.
+      The cache directory, or ``None`` when it was refused.
     """
     import jax
 
-    from jax_reinforce.program_cache import enable_program_cache
+    from jax_reinforce.program_cache import CacheDirError, check_cache_dir, enable_program_cache
 
     path = path or default_cache_dir()
+    try:
+        for directory in (path, os.path.join(path, "xla"), os.path.join(path, "programs")):
+            check_cache_dir(directory)
+    except CacheDirError as error:
+        message = f"compiled programs are not cached: {error}"
+        if warn is None:
+            import warnings
+
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        else:
+            warn(message)
+        return None
+    enable_program_cache(os.path.join(path, "programs"))
     jax.config.update("jax_compilation_cache_dir", os.path.join(path, "xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    enable_program_cache(os.path.join(path, "programs"))
     return path
 
 

@@ -2,10 +2,11 @@
 
 ``make_env(name)`` returns a gymnax environment, its parameters and a few facts
 the trainer needs (observation size, number of actions, episode length, solve
-threshold). CartPole is loaded on its own: ``import gymnax`` imports every
-environment (and seaborn) and takes about 1.8 s, while gymnax's CartPole module
-alone (with ``flax.struct`` but not the rest of flax) takes about 0.02 s. Any other gymnax environment with a discrete
-action space and a flat observation is loaded through ``gymnax.make``.
+threshold). CartPole is loaded on its own (:mod:`jax_reinforce.lean_imports`):
+``import gymnax`` imports every environment and the plotting libraries some of
+them use, none of which gymnax's CartPole module needs (it needs ``flax.struct``
+but not the rest of flax). Any other gymnax environment with a discrete action
+space and a flat observation is loaded through ``gymnax.make``.
 
 ``CartPole-v0`` is gymnax's CartPole with ``max_steps_in_episode=200``: the
 environment of the seed program, solved at a mean return of 195.

@@ -11,10 +11,13 @@ vmapped (over environments, over seeds, over hyper-parameters).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import operator
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jax_reinforce.softmax_math import log_softmax, softmax
 
@@ -53,10 +56,25 @@ def init_policy(
 
     Returns:
       ``[{"w": (fan_in, fan_out), "b": (fan_out,)}, ...]`` from input to output.
+
+    Raises:
+      ValueError: a size that is not an integer >= 1 (``4.7``, ``True``, a
+        string as ``hidden``), a dtype that is not floating, or a non-finite
+        ``output_scale``.
     """
-    sizes = (int(obs_dim), *(int(h) for h in hidden), int(n_actions))
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"every layer size must be >= 1; got {sizes}")
+    listed = isinstance(hidden, Sequence) and not isinstance(hidden, (str, bytes))
+    hidden_sizes = tuple(hidden) if listed or (isinstance(hidden, np.ndarray) and hidden.ndim == 1) else None
+    sizes = None if hidden_sizes is None else (obs_dim, *hidden_sizes, n_actions)
+    if sizes is None or not all(_is_int(s) and s >= 1 for s in sizes):
+        raise ValueError(
+            "obs_dim and n_actions must be integers >= 1 and hidden a sequence of them; "
+            f"got obs_dim={obs_dim!r}, hidden={hidden!r}, n_actions={n_actions!r}"
+        )
+    sizes = tuple(operator.index(s) for s in sizes)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"dtype must be a floating dtype; got {jnp.dtype(dtype)}")
+    if isinstance(output_scale, (int, float)) and not math.isfinite(output_scale):  # a traced scale is not checked
+        raise ValueError(f"output_scale must be a finite number; got {output_scale!r}")
     keys = jax.random.split(key, len(sizes) - 1)
     params = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -66,6 +84,64 @@ def init_policy(
         w = jax.random.normal(keys[i], (fan_in, fan_out), dtype) * scale.astype(dtype)
         params.append({"w": w, "b": jnp.zeros((fan_out,), dtype)})
     return params
+
+
+def _is_int(value) -> bool:
+    """``value`` is an integer (Python or NumPy), not a bool."""
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return not isinstance(value, bool) and jnp.ndim(value) == 0
+
+
+def _layer_shapes(params) -> str:
+    """``"w (4, 8) b (8,); w (8, 2) b (2,)"``: the shapes of a layer list, for messages."""
+    def shape(layer, name):
+        return tuple(jnp.shape(layer[name])) if isinstance(layer, Mapping) and name in layer else None
+
+    return "; ".join(f"w {shape(layer, 'w')} b {shape(layer, 'b')}" for layer in params)
+
+
+def _check_params(params, obs_dim: int | None = None, n_actions: int | None = None, env_name: str = "") -> None:
+    """Raises ``ValueError`` unless ``params`` is :func:`init_policy`'s layer list (for ``obs_dim`` and ``n_actions``).
+
+    Checked on static shapes, so inside ``jit`` and ``vmap`` it costs nothing
+    at run time: a non-empty list of ``{"w": (fan_in, fan_out), "b":
+    (fan_out,)}`` with floating leaves, each layer's ``fan_in`` the previous
+    layer's ``fan_out``; with ``obs_dim`` and ``n_actions`` given (an
+    environment's, named ``env_name``), the first ``fan_in`` and the last
+    ``fan_out`` are those.
+    """
+    if (not isinstance(params, (list, tuple)) or not params
+            or not all(isinstance(layer, Mapping) and "w" in layer and "b" in layer for layer in params)):
+        raise ValueError(
+            'params must be a non-empty list of layers {"w": (fan_in, fan_out), "b": (fan_out,)} '
+            f"(init_policy's); got {type(params).__name__}"
+            + (f" of {len(params)} items" if isinstance(params, (list, tuple)) else "")
+        )
+    fan_in = None
+    for layer in params:
+        w, b = jnp.shape(layer["w"]), jnp.shape(layer["b"])
+        floating = all(jnp.issubdtype(jnp.result_type(x), jnp.floating) for x in (layer["w"], layer["b"]))
+        if len(w) != 2 or b != w[1:] or (fan_in is not None and w[0] != fan_in) or not floating:
+            raise ValueError(
+                'params must be layers {"w": (fan_in, fan_out), "b": (fan_out,)} of floats, each fan_in the '
+                f"previous fan_out (one agent's: vmap over a leading seed axis); got {_layer_shapes(params)}"
+            )
+        fan_in = w[1]
+    env = env_name or "the environment"
+    first, last = jnp.shape(params[0]["w"]), jnp.shape(params[-1]["w"])
+    if obs_dim is not None and first[0] != obs_dim:
+        raise ValueError(
+            f"the policy's first layer takes {first[0]} inputs (w {first}) but {env}'s observations have {obs_dim}: "
+            f"make the params with init_policy(key, {obs_dim}, hidden, {n_actions or 'n_actions'})"
+        )
+    if n_actions is not None and last[1] != n_actions:
+        raise ValueError(
+            f"the policy's last layer has {last[1]} outputs (w {last}) but {env} has {n_actions} actions: "
+            f"make the params with init_policy(key, {obs_dim or 'obs_dim'}, hidden, {n_actions})"
+        )
 
 
 def _check_obs(params, obs):
@@ -79,11 +155,12 @@ def _check_obs(params, obs):
 
 
 def _check_actions(obs, actions):
-    """Raises ``ValueError`` unless ``actions`` has the batch shape of ``obs``."""
-    if jnp.shape(actions) != jnp.shape(obs)[:-1]:
+    """Raises ``ValueError`` unless ``actions`` are integers with the batch shape of ``obs``."""
+    if jnp.shape(actions) != jnp.shape(obs)[:-1] or not jnp.issubdtype(jnp.result_type(actions), jnp.integer):
         raise ValueError(
-            "actions must have the batch shape of obs (obs is (..., obs_dim)); "
-            f"got obs {tuple(jnp.shape(obs))} and actions {tuple(jnp.shape(actions))}"
+            "actions must be integers with the batch shape of obs (obs is (..., obs_dim)); "
+            f"got obs {tuple(jnp.shape(obs))} and actions {tuple(jnp.shape(actions))} "
+            f"{jnp.result_type(actions)}"
         )
 
 
@@ -98,8 +175,10 @@ def policy_logits(params, obs):
       ``(..., A)`` logits (unnormalised log-probabilities).
 
     Raises:
-      ValueError: if ``obs.shape[-1]`` is not the first layer's fan-in.
+      ValueError: if ``params`` is not :func:`init_policy`'s layer list, or
+        ``obs.shape[-1]`` is not the first layer's fan-in.
     """
+    _check_params(params)
     _check_obs(params, obs)
     h = jnp.asarray(obs, dtype=params[0]["w"].dtype)
     for layer in params[:-1]:
@@ -140,13 +219,13 @@ def actions_from_uniform(logits, uniform):
       ``(...)`` int32 actions in ``[0, A)``.
 
     Raises:
-      ValueError: if ``uniform.shape != logits.shape[:-1]``.
+      ValueError: if ``uniform.shape != logits.shape[:-1]``, or there is no action (``A = 0``).
     """
     logits = jnp.asarray(logits)
     uniform = jnp.asarray(uniform)
-    if logits.ndim == 0 or uniform.shape != logits.shape[:-1]:
+    if logits.ndim == 0 or logits.shape[-1] == 0 or uniform.shape != logits.shape[:-1]:
         raise ValueError(
-            "uniform must have the shape of logits without its last axis; "
+            "logits must be (..., A) with A >= 1 and uniform (...), the shape of logits without its last axis; "
             f"got logits {tuple(logits.shape)} and uniform {tuple(uniform.shape)}"
         )
     # Only F(0) .. F(A-2) are compared, so the result is < A even where
@@ -167,13 +246,14 @@ def log_prob(params, obs, actions):
     Args:
       params: policy parameters.
       obs: ``(..., obs_dim)``.
-      actions: ``(...)`` integer actions.
+      actions: ``(...)`` integer actions in ``[0, A)`` (one outside gives NaN:
+        values are not known when the shapes are checked).
 
     Returns:
       ``(...)`` log-probabilities.
 
     Raises:
-      ValueError: if ``actions.shape != obs.shape[:-1]``.
+      ValueError: if ``actions.shape != obs.shape[:-1]`` or ``actions`` are not integers.
     """
     _check_actions(obs, actions)
     log_p = log_softmax(policy_logits(params, obs))

@@ -27,26 +27,38 @@ depends on besides what the caller describes (the program's name, its
 device's platform and kind):
 
 - a digest of this package's own ``.py`` source files;
-- the versions of Python, jax, jaxlib, gymnax and optax;
+- the versions of Python, jax, jaxlib, gymnax, flax, optax and numpy;
 - ``XLA_FLAGS``, and the JAX configuration values that change tracing or
   numerics (:data:`CONFIG_NAMES`), read when the key is made.
+
+The values of the arguments are not in the key: a program taking a
+hyper-parameter as an argument serves every value of it.
 
 Files in the cache directory, for an entry ``<key>``:
 
 - ``<key>.jaxexport``: the serialized ``jax.export.Exported``;
-- ``<key>.types.json``: the ``NamedTuple`` classes in the program's argument
-  and result pytrees (``["module:QualName", ...]``), which
+- ``<key>.types.json``: ``{"sha256": ..., "types": [...]}``, the digest of
+  the ``.jaxexport`` file (a damaged or mismatched artefact is never
+  deserialized), and the ``NamedTuple`` classes in the program's argument
+  and result pytrees (``"module:QualName"``), which
   ``jax.export.deserialize`` must know by name
   (``jax.export.register_namedtuple_serialization``) to rebuild them. They
   are looked up in modules already imported (``sys.modules``), never
   imported because a file names them: building ``fn`` imported them.
 
 An entry that is missing, damaged, or unusable by this JAX (it cannot be
-read, does not fit the arguments, or fails to compile) is exported again and
-replaced; the caller never sees an error from the cache. A program whose
-pytrees hold other custom nodes (not ``NamedTuple``, not registered with
+read, its digest differs, it does not fit the arguments, or fails to
+compile) is exported again and replaced; the caller never sees an error from
+the cache. A program whose pytrees hold other custom nodes (not
+``NamedTuple``, not registered with
 ``jax.export.register_pytree_node_serialization``) is compiled but not
 stored. Delete the directory to clear it.
+
+A cache directory is trusted only if no other user can write it:
+:func:`check_cache_dir` refuses (:class:`CacheDirError`) one that another
+user owns or that is group- or world-writable, or whose parent directories
+another user could change (owned by another user than root, or writable by
+others without the sticky bit); the directories it creates are ``0o700``.
 """
 
 from __future__ import annotations
@@ -55,13 +67,14 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 
 from jax_reinforce.checkpoint import atomic_write_bytes
 
 __all__ = ["enable_program_cache", "disable_program_cache", "program_cache_dir", "cache_key", "compile_program",
-           "CONFIG_NAMES"]
+           "check_cache_dir", "CacheDirError", "CONFIG_NAMES"]
 
 #: JAX configuration values that change the traced program or its numerics (part of :func:`cache_key`).
 #: Names this JAX does not have are keyed as absent.
@@ -81,6 +94,19 @@ CONFIG_NAMES = (
     "jax_allow_f16_reductions",
     "jax_use_shardy_partitioner",
     "jax_export_calling_convention_version",
+    "jax_serialization_version",
+    "jax_threefry_gpu_kernel_lowering",
+    "jax_explicit_x64_dtypes",
+    "jax_use_simplified_jaxpr_constants",
+    "jax_embedded_constants_max_bytes",
+    "jax_custom_vjp3",
+    "jax_scan3",
+    "jax_remat3",
+    "jax_error_checking_behavior_divide",
+    "jax_error_checking_behavior_nan",
+    "jax_error_checking_behavior_oob",
+    "check_vma",
+    "jax_remove_size_one_mesh_axis_from_type",
 )
 
 _EXPORT_SUFFIX = ".jaxexport"
@@ -89,10 +115,77 @@ _TYPES_SUFFIX = ".types.json"
 _directory: Path | None = None
 
 
+class CacheDirError(ValueError):
+    """A cache directory that other users could write (or that cannot be made): not used."""
+
+
+def _private_dir(path: Path) -> None:
+    """Makes ``path`` and its missing parents, each ``0o700`` (``mkdir(parents=True)`` would use the umask)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by another process: checked like any other
+            pass
+
+
+def _problem(path: Path, parent: bool) -> str | None:
+    """Why other users could write ``path`` (a directory, or one of its parents), or ``None``."""
+    info = path.stat()
+    if not info.st_uid == os.getuid() and not (parent and info.st_uid == 0):
+        return f"is owned by another user (uid {info.st_uid}, this process runs as {os.getuid()})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (parent and info.st_mode & stat.S_ISVTX):
+        return f"is writable by other users (mode {stat.S_IMODE(info.st_mode):o}; chmod go-w {path})"
+    return None
+
+
+def check_cache_dir(path) -> str:
+    """Makes the cache directory ``path`` (``0o700``) if it is missing and checks that only this user can write it.
+
+    Refused: a directory owned by another user, or group- or world-writable;
+    a parent directory owned by another user than root, or group- or
+    world-writable without the sticky bit (``/tmp`` is fine). Symbolic links
+    are checked along the path as written and along the path they resolve
+    to. Where the system has no user ids (Windows), nothing is checked.
+
+    Returns:
+      ``str(path)``.
+
+    Raises:
+      CacheDirError: a one-line message naming the directory and what is wrong.
+    """
+    path = Path(os.path.abspath(path))
+    try:
+        _private_dir(path)
+        if not path.is_dir():
+            raise CacheDirError(f"cache directory {path} is not a directory")
+        if not hasattr(os, "getuid"):
+            return str(path)
+        for candidate in dict.fromkeys((path, path.resolve())):
+            for place in (candidate, *candidate.parents):
+                problem = _problem(place, parent=place != candidate)
+                if problem:
+                    where = "" if place == candidate else f"'s parent {place}"
+                    raise CacheDirError(f"cache directory {candidate}{where} {problem}")
+    except OSError as error:
+        raise CacheDirError(f"cache directory {path} cannot be used: {error.strerror or error}") from None
+    return str(path)
+
+
 def enable_program_cache(path) -> str:
-    """Stores and loads exported programs in ``path`` from now on (created when first written); returns it."""
+    """Stores and loads exported programs in ``path`` from now on (made ``0o700`` if missing); returns it.
+
+    Raises:
+      CacheDirError: ``path`` can be written by other users, or cannot be
+        made (:func:`check_cache_dir`); the cache then stays as it was.
+    """
     global _directory
-    _directory = Path(path)
+    _directory = Path(check_cache_dir(path))
     return str(_directory)
 
 
@@ -116,7 +209,7 @@ def _code_and_versions() -> tuple:
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     found = []
-    for name in ("jax", "jaxlib", "gymnax", "optax"):
+    for name in ("jax", "jaxlib", "gymnax", "flax", "optax", "numpy"):
         try:
             found.append((name, version(name)))
         except PackageNotFoundError:
@@ -217,10 +310,12 @@ def _load(stem: Path, arg_specs, platform: str):
 
     try:
         data = stem.with_name(stem.name + _EXPORT_SUFFIX).read_bytes()
-        type_paths = json.loads(stem.with_name(stem.name + _TYPES_SUFFIX).read_text())
+        index = json.loads(stem.with_name(stem.name + _TYPES_SUFFIX).read_bytes())
     except (OSError, ValueError):
         return None
-    if not (isinstance(type_paths, list) and all(isinstance(p, str) for p in type_paths)):
+    type_paths = index.get("types") if isinstance(index, dict) else None
+    if not (isinstance(type_paths, list) and all(isinstance(p, str) for p in type_paths)
+            and index.get("sha256") == hashlib.sha256(data).hexdigest()):
         return None
     for path in type_paths:
         cls = _imported_class(path)
@@ -248,11 +343,12 @@ def _store(stem: Path, exported) -> None:
         if _imported_class(path) is not cls:
             return  # a class a later run could not find by name (local, or shadowed)
         _register(path, cls)
-    data = exported.serialize()  # raises for a custom node jax.export cannot serialize
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    # The types first: an artefact is only ever read beside the types it needs.
-    atomic_write_bytes(stem.with_name(stem.name + _TYPES_SUFFIX), json.dumps(sorted(types)).encode())
-    atomic_write_bytes(stem.with_name(stem.name + _EXPORT_SUFFIX), bytes(data))
+    data = bytes(exported.serialize())  # raises for a custom node jax.export cannot serialize
+    _private_dir(stem.parent)  # deleted since the cache was enabled
+    # The index first: an artefact is only ever read beside an index holding its digest.
+    index = {"sha256": hashlib.sha256(data).hexdigest(), "types": sorted(types)}
+    atomic_write_bytes(stem.with_name(stem.name + _TYPES_SUFFIX), json.dumps(index).encode())
+    atomic_write_bytes(stem.with_name(stem.name + _EXPORT_SUFFIX), data)
 
 
 def compile_program(name: str, description, fn, arg_specs, device=None, compiler_options=None):

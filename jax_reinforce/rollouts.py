@@ -27,14 +27,17 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jax_reinforce.batching import batch_any
-from jax_reinforce.policy import _check_obs, actions_from_uniform
+from jax_reinforce.policy import _check_obs, _check_params, _is_int, actions_from_uniform
 
 __all__ = ["Trajectory", "rollout"]
 
 # Steps whose action uniforms are drawn at once.
 UNIFORM_BLOCK = 32
+# The step counter and episode lengths are int32.
+INT32_MAX = 2**31 - 1
 
 
 class Trajectory(NamedTuple):
@@ -137,6 +140,26 @@ def _acting_actions(logits, uniform):
     return below
 
 
+def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy) -> None:
+    """Raises ``ValueError`` for arguments :func:`rollout` cannot run as asked (see its Raises)."""
+    name = getattr(env_spec, "name", "the environment")
+    _check_params(params, env_spec.obs_dim, env_spec.n_actions, name)
+    if not (_is_int(num_envs) and 1 <= num_envs <= INT32_MAX):
+        raise ValueError(f"num_envs must be an integer in [1, {INT32_MAX}]; got {num_envs!r}")
+    if num_steps is not None and not (_is_int(num_steps) and 1 <= num_steps <= INT32_MAX):
+        raise ValueError(
+            f"num_steps must be None (the episode limit, {env_spec.max_steps} steps of {name}) "
+            f"or an integer in [1, {INT32_MAX}]; got {num_steps!r}"
+        )
+    if jnp.shape(active) != () or jnp.result_type(active) != jnp.bool_:
+        raise ValueError(
+            f"active must be a scalar bool (a Python bool or a traced bool); got shape {jnp.shape(active)} "
+            f"dtype {jnp.result_type(active)}"
+        )
+    if not isinstance(greedy, (bool, np.bool_)):
+        raise ValueError(f"greedy must be a bool (static); got {greedy!r}")
+
+
 def rollout(
     params,
     key,
@@ -167,7 +190,16 @@ def rollout(
 
     Returns:
       A :class:`Trajectory` with buffers of ``T`` rows.
+
+    Raises:
+      ValueError: (when traced, from static shapes: nothing is checked at run
+        time) ``params`` whose first layer does not take the environment's
+        observation size or whose last layer does not give its action count;
+        ``num_envs`` not an integer in ``[1, 2**31 - 1]``; ``num_steps``
+        neither ``None`` nor such an integer (``0`` is refused, not read as
+        the episode limit); ``active`` not a scalar bool; ``greedy`` not a bool.
     """
+    _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy)
     env, env_params = env_spec.env, env_spec.params
     horizon = int(num_steps or env_spec.max_steps)
     reset_key, action_key, step_key = jax.random.split(key, 3)
