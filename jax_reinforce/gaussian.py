@@ -28,7 +28,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jax_reinforce.loss import _mask_and_denominator
+from jax_reinforce.loss import _mask_and_denominator, mlp_backward, mlp_forward
 from jax_reinforce.policy import _check_obs, policy_logits
 
 __all__ = [
@@ -298,14 +298,7 @@ def gaussian_reinforce_value_and_grad_manual(
     n_actions = params[-1]["w"].shape[1]
     _check_policy_batch(obs, actions, weights, mask, n_actions)
     _check_gaussian_shapes(actions, log_std)
-    # Forward pass, keeping each layer's input and pre-activation.
-    inputs, pre_activations = [], []
-    h = jnp.asarray(obs, params[0]["w"].dtype)
-    for layer in params:
-        inputs.append(h)
-        u = h @ layer["w"] + layer["b"]
-        pre_activations.append(u)
-        h = jax.nn.relu(u)
+    inputs, pre_activations = mlp_forward(params, obs)
     mean = pre_activations[-1]
 
     mask, denom = _mask_and_denominator(weights, mask, mean.dtype, denominator)
@@ -321,16 +314,4 @@ def gaussian_reinforce_value_and_grad_manual(
         grad_log_std = grad_log_std - (entropy_coef * mask / denom)[..., None] * gaussian_entropy_grad(log_std_b)
     log_std_grad = _sum_to_shape(grad_log_std, jnp.shape(log_std)).astype(jnp.result_type(log_std, float))
 
-    # Backward pass, output layer first; the batch axes are flattened for the
-    # weight gradient, which sums the per-sample outer products.
-    grads = [None] * len(params)
-    grad_u = grad_mean
-    for i in reversed(range(len(params))):
-        fan_in, fan_out = params[i]["w"].shape
-        flat_in = inputs[i].reshape(-1, fan_in)
-        flat_grad = grad_u.reshape(-1, fan_out)
-        grads[i] = {"w": flat_in.T @ flat_grad, "b": jnp.sum(flat_grad, axis=0)}
-        if i > 0:
-            grad_h = grad_u @ params[i]["w"].T
-            grad_u = grad_h * (pre_activations[i - 1] > 0).astype(grad_h.dtype)
-    return (loss, entropy_sum), (grads, log_std_grad)
+    return (loss, entropy_sum), (mlp_backward(params, inputs, pre_activations, grad_mean), log_std_grad)

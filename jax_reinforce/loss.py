@@ -137,14 +137,7 @@ def reinforce_value_and_grad_manual(params, obs, actions, weights, mask=None, en
     _check_obs(params, obs)
     _check_batch_shapes(obs, actions, weights, mask)
     dtype = params[0]["w"].dtype
-    # Forward pass, keeping each layer's input and pre-activation.
-    inputs, pre_activations = [], []
-    h = jnp.asarray(obs, dtype)
-    for layer in params:
-        inputs.append(h)
-        u = h @ layer["w"] + layer["b"]
-        pre_activations.append(u)
-        h = jax.nn.relu(u)
+    inputs, pre_activations = mlp_forward(params, obs)
     logits = pre_activations[-1]
 
     mask, denom = _mask_and_denominator(weights, mask, dtype, denominator)
@@ -162,17 +155,45 @@ def reinforce_value_and_grad_manual(params, obs, actions, weights, mask=None, en
             jnp.exp(log_s) * (log_s + entropy[..., None])
         )
 
-    # Backward pass, output layer first; the batch axes are flattened for the
-    # weight gradient, which sums the per-sample outer products.
+    return (loss, entropy_sum), mlp_backward(params, inputs, pre_activations, grad_logits)
+
+
+def mlp_forward(params, obs):
+    """The policy MLP's forward pass, keeping what the backward pass needs.
+
+    ``h_0 = obs``, ``u_l = h_{l-1} W_l + b_l``, ``h_l = relu(u_l)``; the
+    output is ``u_L`` (logits, or a Gaussian's mean).
+
+    Returns:
+      ``(inputs, pre_activations)``: each layer's input ``h_{l-1}`` ``(..., fan_in)``
+      and pre-activation ``u_l`` ``(..., fan_out)``.
+    """
+    inputs, pre_activations = [], []
+    h = jnp.asarray(obs, params[0]["w"].dtype)
+    for layer in params:
+        inputs.append(h)
+        u = h @ layer["w"] + layer["b"]
+        pre_activations.append(u)
+        h = jax.nn.relu(u)
+    return inputs, pre_activations
+
+
+def mlp_backward(params, inputs, pre_activations, grad_out):
+    """``dL/dparams`` from ``grad_out = dL/du_L`` ``(..., A)`` and :func:`mlp_forward`'s cache, by hand.
+
+    Output layer first: ``dL/dW_l = h_{l-1}^T dL/du_l`` and ``dL/db_l = sum
+    dL/du_l`` (the batch axes flattened, so the product sums the per-sample
+    outer products), ``dL/dh_{l-1} = dL/du_l W_l^T``, and through the ReLU
+    ``dL/du_l = dL/dh_l * [u_l > 0]``.
+    """
     grads = [None] * len(params)
-    grad_u = grad_logits
+    grad_u = grad_out
     for i in reversed(range(len(params))):
-        fan_in = params[i]["w"].shape[0]
-        fan_out = params[i]["w"].shape[1]
+        fan_in, fan_out = params[i]["w"].shape
         flat_in = inputs[i].reshape(-1, fan_in)
         flat_grad = grad_u.reshape(-1, fan_out)
         grads[i] = {"w": flat_in.T @ flat_grad, "b": jnp.sum(flat_grad, axis=0)}
         if i > 0:
             grad_h = grad_u @ params[i]["w"].T
-            grad_u = grad_h * (pre_activations[i - 1] > 0).astype(dtype)
-    return (loss, entropy_sum), grads
+            grad_u = grad_h * (pre_activations[i - 1] > 0).astype(grad_h.dtype)
+    return grads
