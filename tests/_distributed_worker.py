@@ -99,7 +99,6 @@ def reference(num_seeds, stop):
 
 def run_devices(out_dir: Path):
     import jax
-    import numpy as np
 
     from jax_reinforce.distributed import select_devices
 
