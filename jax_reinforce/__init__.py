@@ -24,8 +24,11 @@ Modules, one idea each:
 - ``program_cache``: traced programs on disk as ``jax.export`` artefacts, so a repeated run skips tracing too.
 - ``runner``: many agents in chunks over the devices, finished ones moved out of the batch.
 - ``run``: a whole run in a run directory (checkpoints, resume, evaluation): ``train_run``.
+- ``sweep``: hyper-parameter sweeps x seeds in one program, per-setting results: ``train_sweep``.
+- ``trackers``: opt-in TensorBoard and Weights & Biases logging (imported only when asked).
+- ``gaussian``: the Gaussian policy's log-probability, score function and REINFORCE gradient by hand.
 - ``batching``: loops that stop together under ``vmap``.
-- ``distributed``: seeds and environments sharded over devices and processes.
+- ``distributed``: joining a multi-process job, choosing devices, sharing decisions.
 - ``cli``: the scripts' one-line errors (exit code 2).
 - ``reporting``: metrics CSV, learning curve, JSON for the run directory.
 - ``numpy_reference``: the seed program corrected, in plain NumPy.
@@ -87,6 +90,8 @@ _EXPORTS = {
     "compilation": ["compiler_options", "enable_compile_cache", "use_cpu_cores"],
     "runner": ["Runner"],
     "run": ["train_run", "RunResult", "RunError"],
+    "sweep": ["train_sweep", "SweepResult"],
+    "trackers": ["open_trackers", "Trackers", "TrackerError", "check_trackers", "clear_tracker_files"],
     "distributed": [
         "select_devices",
         "initialize_distributed",

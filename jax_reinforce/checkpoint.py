@@ -7,11 +7,13 @@ Format (version :data:`FORMAT_VERSION`), a NumPy ``.npz`` archive read with
 - ``format_version``: int64 scalar;
 - ``config``: the run's :class:`jax_reinforce.Config` as a JSON string;
 - ``params/<layer>/w``, ``params/<layer>/b``: the policy of every agent, with
-  a leading seed axis ``(num_seeds, fan_in, fan_out)`` and ``(num_seeds, fan_out)``;
+  a leading agent axis ``(A, fan_in, fan_out)`` and ``(A, fan_out)``, ``A =
+  config.num_agents`` (every seed of every setting of a sweep; without a
+  sweep, ``num_seeds``);
 - optionally ``state/<path>``: every other leaf of the full training state
-  (optimizer state, PRNG keys, iteration counters), for resuming, named by its
-  pytree path;
-- with the state, ``history/<metric>``: ``(num_seeds, I)`` per-seed metrics of
+  (optimizer state, hyper-parameters, PRNG keys, iteration counters), for
+  resuming, named by its pytree path;
+- with the state, ``history/<metric>``: ``(A, I)`` per-agent metrics of
   the ``I`` iterations run so far (``I`` = the largest ``state/iteration``), from
   which ``metrics.csv`` is rebuilt, so a resumed run has one row per iteration.
 
@@ -20,20 +22,33 @@ and fsynced, then renamed over ``checkpoint.npz``, so a crash leaves either
 the old checkpoint or the new one, never a torn file (at most a stray
 temporary file, which :func:`remove_stale_temporaries` clears).
 
-Loading checks everything before anything is used: the file must be a zip
-archive of plain ``.npy`` arrays (an object array, which only pickle could
-rebuild, is refused unread), carry the format tag and version, hold a valid
-config, and hold exactly the entries that config implies, with the right
-shapes and dtypes. Any other file raises :class:`CheckpointError`.
+Loading checks everything before anything is used, and decompresses nothing
+it has not bounded first. From the zip directory alone: every member is a
+``.npy`` of a known kind (the three small entries, ``params/``, ``state/``,
+``history/``), stored or deflated. The small entries, each declared at most
+:data:`TEXT_ENTRY_BYTES`, are read first: the format tag and version, and a
+valid config. That config implies every other entry's name, shape and dtype
+(a history's width is the largest ``state/iteration``, at most the config's
+iterations), so each member's declared (uncompressed) size is checked against
+its array plus a ``.npy`` header before any of it is read; then its header
+(an object array, which only pickle could rebuild, is refused unread), and
+only then its data, never more than it declares (a member that decompresses
+to more is refused at the first byte beyond). Last, the parameters and the
+optimizer state must be finite, except for seeds the checkpoint marks
+diverged (``state/failed_at >= 0``). Any other file raises
+:class:`CheckpointError`, in one line.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +68,17 @@ __all__ = [
 ]
 
 FORMAT_NAME = "jax-reinforce-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the state holds each agent's hyper-parameters; a sweep's agents
 CHECKPOINT_NAME = "checkpoint.npz"
+# The declared (uncompressed) size each small entry ("format", "format_version", "config") may have.
+TEXT_ENTRY_BYTES = 4 * 2**20
+# What a .npy member may hold beside its data: magic string, version and header length (12 bytes at
+# most) and the header text, which NumPy caps at 10000 bytes too.
+_NPY_HEADER_BYTES = 12 + 10_000
+# Members are decompressed this many bytes at a time.
+_READ_CHUNK = 2**20
+_SMALL_ENTRIES = ("format", "format_version", "config")
+_SECTIONS = ("params/", "state/", "history/")
 
 
 class CheckpointError(ValueError):
@@ -181,12 +205,17 @@ def save_checkpoint(run_dir, params, config, state=None, history=None) -> Path:
       config: the run's :class:`jax_reinforce.Config`.
       state: optionally the full :class:`jax_reinforce.TrainState` (batched
         over seeds), so that training can resume exactly.
-      history: optionally a dict of per-seed metric arrays ``(S, I)`` of the
-        iterations run so far, saved as ``history/<name>``.
+      history: optionally (with ``state``) a dict of per-seed metric arrays
+        ``(S, I)`` of the iterations run so far, saved as ``history/<name>``.
 
     Returns:
       The checkpoint's path, ``run_dir/checkpoint.npz``.
+
+    Raises:
+      ValueError: a history without the state whose iterations it records.
     """
+    if history and state is None:
+        raise ValueError("save_checkpoint: a history is saved with the training state whose iterations it records")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     arrays = {
@@ -206,28 +235,142 @@ def save_checkpoint(run_dir, params, config, state=None, history=None) -> Path:
     return path
 
 
-def _read_npz(path: Path) -> dict:
-    """Every entry of a ``.npz`` as a NumPy array, never unpickling anything."""
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"checkpoint {path} is not a .npz (zip) archive: truncated, corrupted or foreign")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except ValueError as error:
-        if "allow_pickle" in str(error):
-            raise CheckpointError(
-                f"checkpoint {path} holds pickled Python objects; refused unread (a checkpoint holds plain arrays only)"
-            ) from None
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupted?): {error}") from None
-    except Exception as error:  # noqa: BLE001 - zip, zlib, header and I/O errors alike
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable (truncated or corrupted?): {type(error).__name__}: {error}"
-        ) from None
-    # NumPy hands back the raw bytes of a member that is not a .npy file.
-    odd = sorted(name for name, value in arrays.items() if not isinstance(value, np.ndarray))
+def _tree_specs(tree, prefix: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{prefix/<path>: (shape, dtype)}`` for every leaf of a pytree (arrays or ``jax.ShapeDtypeStruct``)."""
+    import jax
+
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {f"{prefix}/{_path_name(path)}": (tuple(np.shape(leaf)), np.dtype(leaf.dtype)) for path, leaf in leaves}
+
+
+def _expected_state(config):
+    """The agent-batched :class:`jax_reinforce.TrainState` a run of ``config`` saves, as shapes only.
+
+    ``config.num_agents`` agents: every seed of every setting of a sweep.
+    """
+    import jax
+
+    from jax_reinforce.training import make_init_state
+
+    from jax_reinforce.training import HYPERPARAMETERS
+
+    keys = jax.ShapeDtypeStruct((config.num_agents, 2), np.uint32)
+    hparams = {name: jax.ShapeDtypeStruct((config.num_agents,), np.float32) for name in HYPERPARAMETERS}
+    return jax.eval_shape(jax.vmap(lambda key, hp: make_init_state(config)(key, None, hp)), keys, hparams)
+
+
+def _members(archive: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
+    """``{entry: ZipInfo}`` of a ``.npz``, from its directory alone: ``.npy`` members of the kinds a checkpoint has."""
+    infos = archive.infolist()
+    odd = sorted(info.filename for info in infos if not info.filename.endswith(".npy"))
     if odd:
         raise CheckpointError(f"checkpoint {path} holds members that are not .npy arrays: {odd[:4]}")
-    return arrays
+    members = {}
+    for info in infos:
+        name = info.filename[: -len(".npy")]
+        if name in members:
+            raise CheckpointError(f"checkpoint {path} holds the entry {name!r} twice")
+        members[name] = info
+    if "format" not in members:
+        raise CheckpointError(f"{path} is not a jax-reinforce checkpoint (no format tag {FORMAT_NAME!r})")
+    unknown = sorted(n for n in members if n not in _SMALL_ENTRIES and not n.startswith(_SECTIONS))
+    if unknown:
+        raise CheckpointError(
+            f"checkpoint {path} holds entries a checkpoint does not have: {unknown[:4]}"
+            f"{' ...' if len(unknown) > 4 else ''}; refused unread"
+        )
+    for name, info in members.items():
+        if info.flag_bits & 0x1:
+            raise CheckpointError(f"checkpoint {path} entry {name!r} is encrypted; a checkpoint's entries are not")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CheckpointError(
+                f"checkpoint {path} entry {name!r} uses zip compression method {info.compress_type}; "
+                f"a checkpoint's entries are stored or deflated"
+            )
+    return members
+
+
+def _check_declared(path: Path, name: str, info: zipfile.ZipInfo, limit: int, what: str) -> None:
+    """Refuses a member whose declared (uncompressed) size is over ``limit``, before reading any of it."""
+    if info.file_size > limit:
+        raise CheckpointError(
+            f"checkpoint {path} entry {name!r} declares {info.file_size} bytes uncompressed, more than the "
+            f"{limit} {what}; refused unread"
+        )
+
+
+class _CountingReader:
+    """``read`` of a member's stream that counts the bytes and their CRC-32 (ZipExtFile's own check is off)."""
+
+    def __init__(self, stream):
+        self.stream, self.count, self.crc = stream, 0, 0
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(size)
+        self.count += len(data)
+        self.crc = zlib.crc32(data, self.crc)
+        return data
+
+
+def _read_member(archive: zipfile.ZipFile, path: Path, name: str, info: zipfile.ZipInfo, expected=None):
+    """One member's array, never more than its declared size decompressed, never unpickled.
+
+    The ``.npy`` header (the first bytes of the member) is read and checked
+    first: no object dtype, ``expected`` ``(shape, dtype)`` if given, and a
+    data size that, with the header, is exactly the size the zip directory
+    declares. Only then is the data read, in pieces, into one buffer of that
+    size; a member that decompresses to more than it declares is refused at
+    the first byte beyond, and one whose bytes do not match their CRC-32 after.
+    """
+    # ZipExtFile returns no more than the size it is given: given one byte more than the member
+    # declares, a member longer than it declares shows itself by that byte. Its CRC check would
+    # then fail first, so it is off (no CRC) and done here, over the declared bytes.
+    probe = copy.copy(info)
+    probe.file_size, probe.CRC = info.file_size + 1, None
+    with archive.open(probe) as raw:
+        stream = _CountingReader(raw)
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise CheckpointError(
+                f"checkpoint {path} entry {name!r} is a .npy of version {version}; expected 1.0 or 2.0"
+            )
+        if dtype.hasobject:
+            raise CheckpointError(
+                f"checkpoint {path} holds pickled Python objects (entry {name!r}); refused unread "
+                f"(a checkpoint holds plain arrays only)"
+            )
+        if expected is not None and (shape, dtype) != expected:
+            raise CheckpointError(
+                f"checkpoint {path} entry {name!r} has shape {shape} {dtype}; expected {expected[0]} {expected[1]}"
+            )
+        nbytes = math.prod(shape) * dtype.itemsize
+        if stream.count + nbytes != info.file_size:
+            raise CheckpointError(
+                f"checkpoint {path} entry {name!r} declares {info.file_size} bytes, but its header describes "
+                f"{stream.count + nbytes}"
+            )
+        data = bytearray(nbytes)
+        done = 0
+        while done < nbytes:
+            piece = stream.read(min(_READ_CHUNK, nbytes - done))
+            if not piece:
+                raise CheckpointError(
+                    f"checkpoint {path} entry {name!r} ends after {done} of its {nbytes} bytes of data"
+                )
+            data[done : done + len(piece)] = piece
+            done += len(piece)
+        if raw.read(1):
+            raise CheckpointError(
+                f"checkpoint {path} entry {name!r} decompresses to more than the {info.file_size} bytes it declares"
+            )
+        if stream.crc != info.CRC:
+            raise CheckpointError(f"checkpoint {path} entry {name!r} fails its CRC-32 check (corrupted)")
+    array = np.frombuffer(data, dtype) if nbytes else np.zeros(0, dtype)
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def _text_entry(arrays: dict, name: str):
@@ -237,49 +380,170 @@ def _text_entry(arrays: dict, name: str):
     return str(value)
 
 
-def load_checkpoint_arrays(run_dir):
-    """``(arrays, config)`` of a checkpoint, checked for format and config.
-
-    Raises:
-      CheckpointError: file missing, not a readable ``.npz`` (truncated,
-        corrupted, or containing pickled objects), another format or version,
-        or an invalid config.
-    """
+def _read_config(archive, path: Path, members: dict) -> tuple[dict, object]:
+    """The small entries (format tag, version, config), each read only if its declared size is small."""
     from jax_reinforce.config import Config
 
-    path = Path(run_dir) / CHECKPOINT_NAME
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    arrays = _read_npz(path)
-    if _text_entry(arrays, "format") != FORMAT_NAME:
+    small = {}
+    for name in _SMALL_ENTRIES:
+        if name in members:
+            _check_declared(path, name, members[name], TEXT_ENTRY_BYTES,
+                            "bytes a checkpoint's format, version or config may take")
+            small[name] = _read_member(archive, path, name, members[name])
+    if _text_entry(small, "format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is not a jax-reinforce checkpoint (no format tag {FORMAT_NAME!r})")
-    version = arrays.get("format_version")
+    version = small.get("format_version")
     if version is None or version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {path} has format version {None if version is None else version.tolist()!r}; "
             f"this version of jax-reinforce reads version {FORMAT_VERSION}"
         )
-    text = _text_entry(arrays, "config")
+    text = _text_entry(small, "config")
     if text is None:
         raise CheckpointError(f"checkpoint {path} has no config (a JSON string entry 'config')")
     try:
         config = Config.from_dict(json.loads(text))
     except (ValueError, TypeError, RecursionError) as error:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {error}") from None
+    return small, config
+
+
+def _refuse_non_finite(arrays: dict, path: Path, num_seeds: int) -> None:
+    """Refuses NaN or inf in the parameters or optimizer state of a seed the checkpoint does not mark diverged.
+
+    A seed is marked diverged by ``state/failed_at >= 0``; a checkpoint
+    without a training state marks none.
+    """
+    failed = arrays.get("state/failed_at")
+    if failed is not None and (failed.shape != (num_seeds,) or failed.dtype.kind not in "iu"):
+        failed = None  # not a marking (load_train_state refuses such a state)
+    diverged = failed >= 0 if failed is not None else np.zeros(num_seeds, bool)
+    for name, value in arrays.items():
+        if not name.startswith(("params/", "state/opt_state/")) or value.dtype.kind not in "fc":
+            continue
+        if value.shape[:1] != (num_seeds,):
+            continue  # a state that does not fit: load_train_state refuses it
+        bad = ~np.isfinite(value.reshape(num_seeds, -1)).all(axis=1) & ~diverged
+        if bad.any():
+            seeds = np.flatnonzero(bad).tolist()
+            marking = ("state/failed_at is -1 for them" if failed is not None
+                       else "it has no training state that marks a seed diverged")
+            raise CheckpointError(
+                f"checkpoint {path} holds non-finite values in {name!r} of seeds {seeds[:8]}"
+                f"{' ...' if len(seeds) > 8 else ''}, which it does not mark diverged ({marking}); refused"
+            )
+
+
+def _read_checkpoint(archive, path: Path, template_state=None):
+    """``(arrays, config, template_state)``: every member checked by name and declared size, then read.
+
+    ``template_state``: the state to resume into; every ``state/`` entry must
+    then be there with its shape and dtype. Without it (evaluation, and the
+    first look of a resume) the parameters must fit the config exactly, and
+    the training state's entries are bounded by the sizes the config implies
+    (:func:`load_train_state` checks their shapes).
+    """
+    from jax_reinforce.config import format_bytes, memory_budget_bytes
+    from jax_reinforce.training import METRIC_DTYPES
+
+    members = _members(archive, path)
+    arrays, config = _read_config(archive, path, members)
+    strict = template_state is not None
+    if template_state is None:
+        template_state = _expected_state(config)
+    params = _tree_specs(template_state.params, "params")
+    state = _tree_specs(template_state._replace(params=None), "state")
+    num_seeds = next(iter(params.values()))[0][0]  # every leaf has the leading seed axis
+    has_state = any(name.startswith("state/") for name in members)
+    required = {**params, **(state if has_state and strict else {})}
+    for name in required:
+        if name not in members:
+            raise CheckpointError(f"checkpoint {path} is missing {name!r}")
+    unexpected = sorted(n for n in members if n.startswith(("params/", "state/")) and n not in {**params, **state})
+    if unexpected:
+        raise CheckpointError(
+            f"checkpoint {path} has entries {unexpected[:4]}{' ...' if len(unexpected) > 4 else ''} "
+            f"that its config does not imply (another network or environment?)"
+        )
+    history = sorted(n for n in members if n.startswith("history/"))
+    unknown = [n for n in history if n[len("history/"):] not in METRIC_DTYPES]
+    if unknown:
+        raise CheckpointError(f"checkpoint {path} has unknown history entries {unknown[:4]}")
+    if history and "state/iteration" not in members:
+        raise CheckpointError(f"checkpoint {path} has a metric history but no training state")
+    present = {name: spec for name, spec in {**params, **state}.items() if name in members}
+    for name, (shape, dtype) in present.items():
+        _check_declared(path, name, members[name], _NPY_HEADER_BYTES + math.prod(shape) * dtype.itemsize,
+                        f"bytes its config's {shape} {dtype} array and a .npy header take")
+    budget = memory_budget_bytes()
+    total = sum(info.file_size for info in members.values())
+    if budget is not None and total > budget:
+        raise CheckpointError(
+            f"checkpoint {path} declares {format_bytes(total)} of arrays, more than this machine's "
+            f"{format_bytes(budget)} of memory; refused unread"
+        )
+    for name, spec in present.items():
+        arrays[name] = _read_member(archive, path, name, members[name], spec if strict or name in params else None)
+    if history:
+        # One column per iteration run: the history's size follows from state/iteration.
+        iteration = arrays["state/iteration"]
+        if iteration.dtype.kind not in "iu" or iteration.size == 0:
+            raise CheckpointError(f"checkpoint {path} has a state/iteration of {iteration.shape} {iteration.dtype}; "
+                                  f"expected ({num_seeds},) int32")
+        run = int(iteration.max())
+        if int(iteration.min()) < 0 or run > config.iterations:
+            raise CheckpointError(
+                f"checkpoint {path} has state/iteration {iteration.ravel().tolist()[:8]} outside "
+                f"[0, {config.iterations}], the iterations of its config"
+            )
+        for name in history:
+            _check_declared(path, name, members[name], _NPY_HEADER_BYTES + num_seeds * run * 8,
+                            f"bytes of {num_seeds} seeds x {run} iterations run and a .npy header")
+        for name in history:
+            arrays[name] = _read_member(archive, path, name, members[name])
+    _refuse_non_finite(arrays, path, num_seeds)
+    return arrays, config, template_state
+
+
+def _load(run_dir, template_state=None):
+    """:func:`_read_checkpoint` of ``run_dir/checkpoint.npz``; every failure a :class:`CheckpointError`."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with open(path, "rb"):  # is_zipfile hides why a file cannot be read
+            pass
+    except OSError as error:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {(error.strerror or str(error)).lower()}") from None
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"checkpoint {path} is not a .npz (zip) archive: truncated, corrupted or foreign")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _read_checkpoint(archive, path, template_state)
+    except CheckpointError:
+        raise
+    except Exception as error:  # noqa: BLE001 - zip, zlib, header and I/O errors alike
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable (truncated or corrupted?): {type(error).__name__}: {error}"
+        ) from None
+
+
+def load_checkpoint_arrays(run_dir):
+    """``(arrays, config)`` of a checkpoint, checked for format, config, names, sizes and finiteness.
+
+    Every entry the config implies must be there with its shape and dtype
+    (the training state's only if the checkpoint has one); see the module
+    docstring for what is checked before anything is decompressed.
+
+    Raises:
+      CheckpointError: file missing, not a readable ``.npz`` (truncated,
+        corrupted, or containing pickled objects), another format or version,
+        an invalid config, entries the config does not imply or of the wrong
+        size, or non-finite parameters or optimizer state of a seed not
+        marked diverged.
+    """
+    arrays, config, _ = _load(run_dir)
     return arrays, config
-
-
-def _expected_params(config, num_seeds: int):
-    import jax
-
-    from jax_reinforce.envs import make_env
-    from jax_reinforce.policy import init_policy
-
-    spec = make_env(config.env)
-    keys = jax.ShapeDtypeStruct((num_seeds, 2), np.uint32)
-    return jax.eval_shape(
-        jax.vmap(lambda k: init_policy(k, spec.obs_dim, config.hidden, spec.n_actions)), keys
-    )
 
 
 def load_checkpoint(run_dir):
@@ -287,7 +551,8 @@ def load_checkpoint(run_dir):
 
     The params are checked against the config: as many layers as
     ``config.hidden`` implies, shapes matching the environment's observation
-    and action sizes, one leading seed axis of ``config.num_seeds``.
+    and action sizes, one leading seed axis of ``config.num_seeds``, finite
+    (but for seeds the checkpoint marks diverged).
 
     Returns:
       ``(params, config)``: NumPy arrays with a leading seed axis, and the
@@ -296,8 +561,8 @@ def load_checkpoint(run_dir):
     Raises:
       CheckpointError: (a ``ValueError``) saying what is wrong.
     """
-    arrays, config = load_checkpoint_arrays(run_dir)
-    params = unflatten_like(_expected_params(config, config.num_seeds), arrays, "params")
+    arrays, config, template = _load(run_dir)
+    params = unflatten_like(template.params, arrays, "params")
     return params, config
 
 
@@ -321,7 +586,7 @@ def load_train_state(run_dir, template_state):
     """
     from jax_reinforce.training import METRIC_DTYPES
 
-    arrays, config = load_checkpoint_arrays(run_dir)
+    arrays, config, _ = _load(run_dir, template_state)
     if not any(name.startswith("state/") for name in arrays):
         raise CheckpointError(
             f"checkpoint in {run_dir} holds parameters only, not a training state to resume from"

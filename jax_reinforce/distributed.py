@@ -17,6 +17,10 @@ directory. :func:`select_devices` reads the ``--devices`` flag.
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+
 import jax
 import numpy as np
 
@@ -26,7 +30,10 @@ __all__ = [
     "gather_to_host",
     "any_process",
     "join_job",
+    "joining",
 ]
+
+JOINING_THREAD = "jax-distributed-initialize"  # the thread that runs JAX's connect (see initialize_distributed)
 
 
 def _is_int(value) -> bool:
@@ -102,7 +109,7 @@ def initialize_distributed(
     num_processes: int | None,
     process_id: int | None,
     *,
-    timeout_s: int = 300,
+    timeout_s: float = 300,
 ) -> bool:
     """Joins this process to a multi-process job (``jax.distributed.initialize``).
 
@@ -117,7 +124,11 @@ def initialize_distributed(
       coordinator: ``"HOST:PORT"`` of process 0, or ``None``.
       num_processes: ``P >= 1``, or ``None``.
       process_id: this process, in ``[0, P)``, or ``None``.
-      timeout_s: seconds to wait for every process to join.
+      timeout_s: seconds to wait for every process to join, in ``[1, 2**31)``;
+        the wait can be interrupted (Ctrl-C), and ends with ``TimeoutError``.
+        JAX's own connection attempt goes on in a background thread after
+        that and aborts the process (SIGABRT) about 5 s later: a process that
+        could not join must end (:func:`joining` tells; the command line exits).
 
     Returns:
       ``True`` when a job was joined; ``False`` when all three arguments are
@@ -126,6 +137,8 @@ def initialize_distributed(
     Raises:
       ValueError: one line naming the flag (``--coordinator``,
         ``--num-processes``, ``--process-id``), the value and what is allowed.
+      TimeoutError: the job did not form within ``timeout_s``.
+      RuntimeError: JAX could not join it.
     """
     given = {"--coordinator": coordinator, "--num-processes": num_processes, "--process-id": process_id}
     if all(value is None for value in given.values()):
@@ -142,18 +155,51 @@ def initialize_distributed(
         raise ValueError(
             f"process_id (--process-id) must be an integer in [0, {num_processes - 1}]; got {process_id!r}"
         )
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float, np.integer, np.floating)) \
+            or not 1 <= timeout_s < 2**31:
+        raise ValueError(f"timeout_s (--coordinator-timeout) must be a number of seconds in [1, 2**31); "
+                         f"got {timeout_s!r}")
     if jax.config.values.get("jax_cpu_collectives_implementation") in (None, "none"):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=coordinator,
-        num_processes=int(num_processes),
-        process_id=int(process_id),
-        initialization_timeout=int(timeout_s),
-    )
+    outcome = []
+
+    def connect():
+        try:
+            jax.distributed.initialize(
+                coordinator_address=coordinator,
+                num_processes=int(num_processes),
+                process_id=int(process_id),
+                initialization_timeout=math.ceil(timeout_s),
+            )
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+            outcome.append(error)
+
+    # JAX's connect is one C call that ignores signals, and on its own timeout it aborts the whole
+    # process (SIGABRT, a C++ stack trace) about 5 s late. It runs in a thread; this one waits in
+    # Python, so that Ctrl-C is handled, and gives up at the deadline with an exception.
+    thread = threading.Thread(target=connect, name=JOINING_THREAD, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(0.1)
+    if thread.is_alive():
+        raise TimeoutError(f"no job of {num_processes} processes formed at {coordinator} within {timeout_s:g} s")
+    if outcome:
+        raise outcome[0]
     return True
 
 
-def join_job(coordinator: str | None, num_processes: int | None, process_id: int | None) -> bool:
+def joining() -> bool:
+    """Whether a :func:`initialize_distributed` that gave up is still connecting in the background.
+
+    Such a process never joined its job and must end without leaving it
+    (``os._exit``): JAX's own timeout would end it with SIGABRT.
+    """
+    return any(t.name == JOINING_THREAD and t.is_alive() for t in threading.enumerate())
+
+
+def join_job(coordinator: str | None, num_processes: int | None, process_id: int | None, *,
+             timeout_s: float = 300) -> bool:
     """:func:`initialize_distributed` for the command line: whether a job was joined.
 
     Raises:
@@ -163,7 +209,11 @@ def join_job(coordinator: str | None, num_processes: int | None, process_id: int
     if coordinator is None and num_processes is None and process_id is None:
         return False  # one process: JAX's backends are not even started
     try:
-        return initialize_distributed(coordinator, num_processes, process_id)
+        return initialize_distributed(coordinator, num_processes, process_id, timeout_s=timeout_s)
+    except TimeoutError:
+        raise ValueError(f"--coordinator {coordinator!r}: no job of {num_processes} processes formed within "
+                         f"{timeout_s:g} s (--coordinator-timeout); check that process 0 runs there, that "
+                         f"HOST:PORT reaches it from here, and that all {num_processes} processes started") from None
     except RuntimeError as error:
         raise ValueError(f"--coordinator {coordinator!r}: could not join the job of {num_processes} "
                          f"processes: {str(error).splitlines()[0][:200]}") from None

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "check_evaluation_size",
+    "evaluation_memory_bytes",
     "evaluate_gymnax",
     "gymnax_evaluation_program",
     "evaluate_gymnasium",
@@ -27,6 +29,69 @@ __all__ = [
 
 # Environments with a gymnasium twin evaluated by :func:`evaluate_gymnasium`.
 GYMNASIUM_EVAL_ENVS = ("CartPole-v0", "CartPole-v1")
+
+
+def _evaluation_bytes(num_seeds: int, num_episodes: int, widths, max_steps: int) -> int:
+    d, total = int(widths[0]), sum(int(w) for w in widths)
+    return num_seeds * num_episodes * (4 * max_steps * (d + 2) + 8 * (2 * total + 8))
+
+
+def _check_evaluation(num_seeds: int, num_episodes, widths, max_steps: int, flag: str = "--episodes") -> None:
+    from jax_reinforce.config import INT32_MAX, format_bytes, memory_budget_bytes
+
+    name = f"{flag.lstrip('-').replace('-', '_')} ({flag})"
+    if not isinstance(num_episodes, (int, np.integer)) or isinstance(num_episodes, bool) or not (
+            1 <= int(num_episodes) <= INT32_MAX):
+        raise ValueError(f"{name} must be an integer in [1, {INT32_MAX}]; got {num_episodes!r}")
+    budget = memory_budget_bytes()
+    need = _evaluation_bytes(num_seeds, int(num_episodes), widths, max_steps)
+    if budget is None or need <= budget:
+        return
+    fit = budget // _evaluation_bytes(num_seeds, 1, widths, max_steps)
+    what_fits = f"at most {fit} episodes per seed fit" if fit else "not even one episode per seed fits"
+    raise ValueError(
+        f"{name} {num_episodes} for {num_seeds} seeds of up to {max_steps} steps would need about "
+        f"{format_bytes(need)} of memory to evaluate; this machine has {format_bytes(budget)}: {what_fits}")
+
+
+def _config_shapes(config):
+    from jax_reinforce.envs import make_env
+
+    spec = make_env(config.env)
+    return config.num_seeds, (spec.obs_dim, *config.hidden, spec.n_actions), spec.max_steps
+
+
+def evaluation_memory_bytes(config, num_episodes: int) -> int:
+    """An estimate of the memory, in bytes, that :func:`evaluate_policies` needs for a run of ``config``.
+
+    With ``S = num_seeds``, ``E = num_episodes``, ``T`` the episode limit,
+    ``d`` the observation size and ``W`` the sum of the policy's layer widths
+    (``d + sum(hidden) + actions``)::
+
+        4 S E T (d + 2)       gymnax's rollout buffers (observation, action and
+                              reward of every step; every seed in one program)
+        8 S E (2 W + 8)       gymnasium's vector environment, in float64: its
+                              state, observations, the logits' layers, returns
+    """
+    num_seeds, widths, max_steps = _config_shapes(config)
+    return _evaluation_bytes(num_seeds, num_episodes, widths, max_steps)
+
+
+def check_evaluation_size(config, num_episodes: int, flag: str = "--episodes") -> None:
+    """Refuses, before any work, an evaluation of ``num_episodes`` per seed that cannot be held.
+
+    ``num_episodes`` must be an integer in ``[1, 2**31 - 1]`` whose
+    :func:`evaluation_memory_bytes` fits
+    :func:`jax_reinforce.config.memory_budget_bytes`. :func:`evaluate_policies`
+    checks the same itself; call this first where a refusal should come before
+    other work (a training run's final evaluation, a script's arguments).
+    ``flag``: the command-line flag the message names (``"--eval-episodes"`` for train.py).
+
+    Raises:
+      ValueError: one line naming the flag, the memory it would need and what fits.
+    """
+    num_seeds, widths, max_steps = _config_shapes(config)
+    _check_evaluation(num_seeds, num_episodes, widths, max_steps, flag)
 
 
 def evaluate_gymnax(params, env_spec, num_episodes: int, key):
@@ -54,14 +119,14 @@ def gymnax_evaluation_program(params, env_spec, num_episodes: int):
     raw keys, one per seed. Traced once per shape and kept by
     :mod:`jax_reinforce.program_cache` when it is on.
     """
-    return _evaluation_program(params, env_spec, num_episodes, from_seed=False)
+    return _evaluation_program(params, env_spec, num_episodes, from_seed=None)
 
 
-def _evaluation_program(params, env_spec, num_episodes: int, from_seed: bool):
+def _evaluation_program(params, env_spec, num_episodes: int, from_seed: int | None):
     """The gymnax evaluation, from ``(params, keys)`` or, ``from_seed``, ``(params, seed)``.
 
-    With ``from_seed``, seed ``i``'s key ``fold_in(PRNGKey(seed), i)`` is made
-    inside the program (``seed``: a uint32 scalar).
+    With ``from_seed`` (a period ``P``), agent ``a``'s key ``fold_in(PRNGKey(seed),
+    a % P)`` is made inside the program (``seed``: a uint32 scalar).
     """
     import jax
 
@@ -77,9 +142,10 @@ def _evaluation_program(params, env_spec, num_episodes: int, from_seed: bool):
 
     params = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)), params)
     num_seeds = jax.tree.leaves(params)[0].shape[0]
-    if from_seed:
+    if from_seed:  # the keys of seeds arange(num_seeds) % from_seed (the period of a sweep's seeds)
         def program(p, seed):
-            return jax.vmap(one_seed)(p, agent_keys_from(seed, np.arange(num_seeds, dtype=np.uint32)))
+            indices = np.arange(num_seeds, dtype=np.uint32) % np.uint32(from_seed)
+            return jax.vmap(one_seed)(p, agent_keys_from(seed, indices))
 
         second = jax.ShapeDtypeStruct((), np.uint32)
     else:
@@ -141,7 +207,10 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
 
     import gymnasium as gym
 
+    from jax_reinforce.policy import _check_params
+
     params = [{k: np.asarray(v) for k, v in layer.items()} for layer in params]
+    _check_params([{k: v[0] for k, v in layer.items()} for layer in params], 4, 2, env_name)  # CartPole's sizes
     num_seeds = params[0]["w"].shape[0]
     n = num_seeds * num_episodes
     with warnings.catch_warnings():
@@ -162,29 +231,48 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
     return returns.reshape(num_seeds, num_episodes)
 
 
-def evaluate_policies(params, env_spec, num_episodes: int, seed: int) -> dict:
-    """Greedy returns of every seed in gymnax and, for CartPole, in gymnasium.
+def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds: int | None = None) -> dict:
+    """Greedy returns of every agent in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
-    gymnax episodes of seed ``i`` from ``fold_in(PRNGKey(seed + 1), i)``,
+    gymnax episodes of agent ``a`` (seed ``i = a % num_seeds`` of a sweep's
+    setting; ``num_seeds`` ``None``: every agent its own seed, ``i = a``) from
+    ``fold_in(PRNGKey((seed + 1) mod 2**32), i)``, and gymnasium's in one
+    vector environment per setting (so every agent's returns are those of
+    its seed evaluated in a run of its setting alone),
     gymnasium resets seeded with ``seed``, so the same run and seed give the
-    same numbers in both.
+    same numbers in both. Every seed in ``[0, 2**32)`` has its own key: the
+    largest, ``2**32 - 1``, uses ``PRNGKey(0)``, which no other seed uses.
 
     Returns:
       ``{"gymnax": (S, E)}`` plus ``"gymnasium": (S, E)`` where the
       environment is one of :data:`GYMNASIUM_EVAL_ENVS`.
+
+    Raises:
+      ValueError: a seed outside ``[0, 2**32)``, or more episodes than
+        :func:`check_evaluation_size` allows, before any work.
     """
     import jax
 
-    # Seed i's episodes use fold_in(PRNGKey(seed + 1), i), which is split(PRNGKey(seed + 1), S)[i]
-    # (JAX's default threefry), made inside the program. JAX runs the gymnax episodes on its
-    # own threads while gymnasium's run here, in NumPy.
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed (--seed) must be an integer in [0, 2**32); got {seed!r}")
     params = jax.tree.map(np.asarray, params)  # NumPy in: no JAX program runs to stage them
-    program = _evaluation_program(params, env_spec, num_episodes, from_seed=True)
-    gymnax_returns = program(params, np.uint32(seed + 1))
+    widths = (env_spec.obs_dim, *(layer["w"].shape[-1] for layer in params))
+    _check_evaluation(jax.tree.leaves(params)[0].shape[0], num_episodes, widths, env_spec.max_steps)
+    # Seed i's episodes use fold_in(PRNGKey(seed + 1), i), which is split(PRNGKey(seed + 1), S)[i]
+    # (JAX's default threefry), made inside the program; seed + 1 wraps to 0 at the top of uint32.
+    # JAX runs the gymnax episodes on its own threads while gymnasium's run here, in NumPy.
+    agents = jax.tree.leaves(params)[0].shape[0]
+    period = agents if num_seeds is None else int(num_seeds)
+    program = _evaluation_program(params, env_spec, num_episodes, from_seed=period)
+    gymnax_returns = program(params, np.uint32((int(seed) + 1) % 2**32))
     results = {}
     if env_spec.name in GYMNASIUM_EVAL_ENVS:
-        results["gymnasium"] = evaluate_gymnasium(params, env_spec.name, num_episodes, seed=seed)
+        # One vector environment per setting of a sweep: its seeds then meet the starts they meet alone.
+        results["gymnasium"] = np.concatenate([
+            evaluate_gymnasium([{k: v[start:start + period] for k, v in layer.items()} for layer in params],
+                               env_spec.name, num_episodes, seed=int(seed))
+            for start in range(0, agents, period)])
     return {"gymnax": np.asarray(gymnax_returns), **results}
 
 

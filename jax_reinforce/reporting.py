@@ -31,7 +31,7 @@ __all__ = [
 _AGGREGATED = ("loss", "grad_norm", "entropy")
 # The columns of metrics.csv, one row per iteration (see aggregate_metrics).
 CSV_COLUMNS = (
-    "iteration", "return_median", "return_q25", "return_q75", "episodes", "env_steps",
+    "setting", "iteration", "return_median", "return_q25", "return_q75", "episodes", "env_steps",
     "seeds_solved", "seeds_training", *(f"{name}_median" for name in _AGGREGATED), "seeds_diverged",
 )
 
@@ -118,9 +118,12 @@ def _fmt(value):
 def write_metrics_csv(path, rows) -> None:
     """Writes the aggregated rows as CSV (:data:`CSV_COLUMNS`), atomically.
 
+    ``setting``: the sweep's setting each row aggregates (0 without a sweep,
+    and for rows that have none).
+
     With no rows (a run that has not trained yet) the file holds the header.
     """
-    lines = [",".join(CSV_COLUMNS)] + [",".join(_fmt(row[k]) for k in CSV_COLUMNS) for row in rows]
+    lines = [",".join(CSV_COLUMNS)] + [",".join(_fmt(row.get(k, 0)) for k in CSV_COLUMNS) for row in rows]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 

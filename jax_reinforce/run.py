@@ -24,7 +24,8 @@ state and reported; the others go on, and the run ends with status
 ``"diverged"`` (the command line exits 3). Signal handling is the caller's choice
 (``handle_signals``, off by default so that a notebook keeps its own Ctrl-C):
 with it, SIGINT or SIGTERM saves a checkpoint and returns status
-``"interrupted"``; a second one exits at once.
+``"interrupted"``; a second one exits at once; with no chunk ending within 5 s
+(a long compilation, the final evaluation) it exits then, with one line.
 
 Bad input raises :class:`RunError` (a ``ValueError``), one line naming what
 was wrong and what is allowed, before anything on disk is touched.
@@ -42,9 +43,15 @@ from typing import Any, Callable, NamedTuple
 
 from jax_reinforce.config import Config, flag_of
 
-__all__ = ["RUN_FILES", "RunError", "RunResult", "StopSignals", "prepare_run_dir", "train_run", "report_lines"]
+__all__ = ["RUN_FILES", "RunError", "RunResult", "RunLock", "StopSignals", "prepare_run_dir", "train_run",
+           "report_lines"]
 
-RUN_FILES = ("config.json", "metrics.csv", "learning_curve.png", "checkpoint.npz", "summary.json")
+RUN_FILES = ("config.json", "run.json", "metrics.csv", "learning_curve.png", "checkpoint.npz", "summary.json")
+# What a sweep's run directory holds besides (jax_reinforce.sweep).
+SWEEP_FILES = ("sweep.csv", "sweep.png")
+# run.json: the run's flags besides its Config (device count and layout, evaluation episodes,
+# checkpoint interval); a resume restores those its results depend on.
+DEFAULT_EVAL_EPISODES = 100
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -112,16 +119,74 @@ def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
 
 
 def _holds_files(out: Path) -> bool:
-    """Whether ``out`` holds anything but temporaries of a killed write (``.<name>.*.tmp``)."""
+    """Whether ``out`` holds anything but its lock and temporaries of a killed write (``.<name>.*.tmp``)."""
     stale = {f".{name}." for name in RUN_FILES}
     return any(
-        not (p.name.endswith(".tmp") and any(p.name.startswith(prefix) for prefix in stale))
+        p.name != RunLock.NAME and not (p.name.endswith(".tmp") and any(p.name.startswith(prefix) for prefix in stale))
         for p in out.iterdir()
     )
 
 
+class RunLock:
+    """An exclusive lock on a run directory for as long as a run uses it.
+
+    ``fcntl.flock`` on ``RUN_DIR/.lock``, which holds the owner's process id
+    and host. The operating system releases the lock when the process ends,
+    however it ends (``kill -9`` included), so no stale lock is ever left
+    (after a ``kill -9`` the unlocked file stays, harmless; a run that ends
+    removes it). In a multi-process job process 0 holds
+    it; on a shared filesystem, that filesystem must support ``flock``
+    (local disks do; NFS does through its lock manager).
+    """
+
+    NAME = ".lock"
+
+    def __init__(self):
+        self.fd, self.path = None, None
+
+    def acquire(self, out: Path) -> None:
+        """Takes the lock of ``out`` (an existing directory) at once, or raises :class:`RunError`."""
+        import fcntl
+        import socket
+
+        path = out / self.NAME
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                raise RunError(f"--out {str(out)!r} cannot be locked: {error.strerror or error}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                time.sleep(0.05)  # the holder may be writing its name
+                holder = os.pread(fd, 256, 0).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise RunError(f"--out {str(out)!r} is in use by another run ({holder}); wait for it to end or "
+                               f"choose another --out") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # its holder removed that file as we locked it: lock the current one
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self.fd, self.path = fd, path
+
+    def release(self) -> None:
+        """Removes the lock file and lets the directory go (closing the file releases the lock)."""
+        if self.fd is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = None
+
+
 def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
-                    typed_fields=None, writer: bool = True) -> tuple[Path, Config]:
+                    typed_fields=None, writer: bool = True, lock: RunLock | None = None) -> tuple[Path, Config]:
     """Checks the run directory before any work; returns it and the config to run.
 
     Changes nothing on disk unless every check passes; then creates the
@@ -134,6 +199,9 @@ def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, ov
         ``typed_fields``).
       overwrite: replace the run in ``out``.
       writer: whether this process writes the run directory (process 0).
+      lock: a :class:`RunLock` the writer takes on ``out`` before checking
+        its contents (the caller releases it when the run ends); ``None``
+        takes none.
 
     Raises:
       RunError: naming what is wrong and what is allowed.
@@ -152,6 +220,8 @@ def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, ov
         raise RunError("a new run needs a Config")
     out = Path(out) if out is not None else Path("runs") / f"{config.env}-{datetime.now():%Y%m%d-%H%M%S}"
     if resume:
+        if writer and lock is not None and out.is_dir() and (out / "checkpoint.npz").is_file():
+            lock.acquire(out)
         config = _check_resumable(out, config, typed_fields)  # every process reads the run (a shared filesystem)
         if writer:
             remove_stale_temporaries(out, RUN_FILES)
@@ -160,6 +230,12 @@ def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, ov
         return out, config
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {str(out)!r} must be a directory; it exists and is not one")
+    if lock is not None:  # before looking inside: two runs started at once on one --out cannot both pass
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunError(f"--out {str(out)!r} cannot be created or written: {error.strerror or error}") from None
+        lock.acquire(out)
     if out.is_dir() and _holds_files(out) and not overwrite:
         raise RunError(
             f"--out {str(out)!r} already holds files; pass --resume to continue its run or --overwrite to replace it"
@@ -172,46 +248,80 @@ def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, ov
     except OSError as error:
         raise RunError(f"--out {str(out)!r} cannot be created or written: {error.strerror or error}") from None
     if overwrite:
-        for name in RUN_FILES:
+        for name in (*RUN_FILES, *SWEEP_FILES):
             if (out / name).exists():
                 (out / name).unlink()
+        from jax_reinforce.trackers import clear_tracker_files
+
+        clear_tracker_files(out)  # an old run's tracker files never mix into the new one's
     remove_stale_temporaries(out, RUN_FILES)
     return out, config
 
 
 class StopSignals:
-    """Turns SIGINT and SIGTERM into a request to stop after the current chunk.
+    """Turns SIGINT and SIGTERM into a request to stop at the next safe point, within seconds.
 
-    The first signal is recorded (``stop.signum``) and the run saves a
-    checkpoint and returns. A second one exits the process at once (exit code
-    130 or 143): every file is written atomically, so the last checkpoint
-    stays whole. ``StopSignals(enabled=False)`` installs nothing.
+    The first signal is recorded (``stop.signum``): the run stops at its
+    next check, after the current chunk, saves a checkpoint and returns. If
+    no check comes within ``grace_s`` seconds (a long XLA compilation, a long
+    chunk, the final evaluation), the process exits then, with one line and
+    exit code 130 or 143. A second signal exits at once. Every file is
+    written atomically, so the last checkpoint stays whole either way.
+
+    The signals are watched from a thread
+    (:class:`jax_reinforce.cli.SignalWatch`), because Python's own handlers
+    run only when the main thread is between bytecodes, never during a long C
+    call. ``StopSignals(enabled=False)`` installs nothing.
+
+    Args:
+      enabled: install the handlers.
+      prog: the name in the messages (default: the script's file name).
+      grace_s: seconds from the first signal to the forced exit.
     """
 
-    def __init__(self, enabled: bool = True, prog: str = "train"):
-        self.enabled, self.prog = enabled, prog
+    def __init__(self, enabled: bool = True, prog: str | None = None, grace_s: float = 5.0):
+        self.enabled, self.grace_s = enabled, grace_s
+        self.prog = prog or os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "") or "train_run"
         self.signum = None
-        self._previous = {}
+        self._watch, self._timer = None, None
 
     def __bool__(self):
         return self.signum is not None
 
-    def _handle(self, signum, _frame):
+    def _on_signal(self, signum):  # in the watch's thread
+        import threading
+
+        from jax_reinforce.cli import exit_with_line
+
         if self.signum is None:
             self.signum = signum
+            self._timer = threading.Timer(self.grace_s, self._give_up)
+            self._timer.daemon = True
+            self._timer.start()
             return
-        print(f"\n{self.prog}: second {signal.Signals(signum).name}: exiting now; the last checkpoint is kept",
-              file=sys.stderr, flush=True)
-        os._exit(EXIT_FOR_SIGNAL[signum])
+        exit_with_line(f"{self.prog}: second {signal.Signals(signum).name}: exiting now; the last checkpoint is kept",
+                       EXIT_FOR_SIGNAL[signum])
+
+    def _give_up(self):
+        from jax_reinforce.cli import exit_with_line
+
+        exit_with_line(f"{self.prog}: {signal.Signals(self.signum).name}: no point to stop at within "
+                       f"{self.grace_s:g} s (compiling, evaluating or a long chunk); exiting now; every file is "
+                       f"written whole, so the last checkpoint (if any) is kept", EXIT_FOR_SIGNAL[self.signum])
 
     def __enter__(self):
         if self.enabled:
-            self._previous = {s: signal.signal(s, self._handle) for s in EXIT_FOR_SIGNAL}
+            from jax_reinforce.cli import SignalWatch
+
+            self._watch = SignalWatch(self._on_signal).__enter__()
         return self
 
     def __exit__(self, *exc):
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watch is not None:
+            self._watch.__exit__(*exc)
+            self._watch = None
         return False
 
 
@@ -225,12 +335,43 @@ def _make_runner(config, env_spec, chunk, devices):
     return runner, runner.describe()
 
 
+def _saved_run_flags(out: Path) -> dict:
+    """The run flags saved in ``out/run.json`` (``{}`` for a run of an older version)."""
+    import json
+
+    try:
+        saved = json.loads((out / "run.json").read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise RunError(f"--resume: {out / 'run.json'} cannot be read ({error}); it is written whole, so it was "
+                       f"changed by hand: restore it or start a new run") from None
+    if not isinstance(saved, dict):
+        raise RunError(f"--resume: {out / 'run.json'} must hold a JSON object; got {type(saved).__name__}")
+    return saved
+
+
+def _saved_devices(saved: dict) -> int:
+    """The device count of a run whose results depend on it, if this machine has it (else :class:`RunError`)."""
+    import jax
+
+    count = saved.get("devices")
+    if not isinstance(count, int) or count < 1:
+        raise RunError(f"--resume: run.json's devices must be an integer >= 1; got {count!r}")
+    if count > len(jax.devices()):
+        raise RunError(f"--resume: this run split each agent's environments over {count} devices, so its results "
+                       f"depend on that count, and only {len(jax.devices())} are here; resume it where {count} "
+                       f"devices exist (on a CPU: XLA_FLAGS=--xla_force_host_platform_device_count={count})")
+    return count
+
+
 def train_run(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
-              typed_fields=None, checkpoint_every: int = 0, chunk_iterations: int = 8, eval_episodes: int = 100,
+              typed_fields=None, checkpoint_every: int = 0, chunk_iterations: int = 8, eval_episodes: int | None = None,
               devices=None, compile_cache: bool = True, handle_signals: bool = False,
               progress: Callable[[dict], None] | None = None, log: Callable[[str], None] | None = None,
-              start_time: float | None = None) -> RunResult:
-    """Trains ``config.num_seeds`` agents in the run directory ``out``, evaluates them, writes the run.
+              start_time: float | None = None, tensorboard: bool | None = None,
+              wandb: dict | None = None) -> RunResult:
+    """Trains ``config.num_agents`` agents in the run directory ``out``, evaluates them, writes the run.
 
     Args:
       config: the run's :class:`jax_reinforce.Config` (``None`` with ``resume``: the saved one).
@@ -244,9 +385,12 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
       chunk_iterations: iterations per jitted call between progress updates
         (the results do not depend on it).
       eval_episodes: greedy evaluation episodes per seed in gymnax and
-        gymnasium (0: skip).
+        gymnasium (0: skip; ``None``: 100, or on resume the run's own).
       devices: a list of devices, a count, ``"all"`` or ``None``
-        (:func:`jax_reinforce.distributed.select_devices`).
+        (:func:`jax_reinforce.distributed.select_devices`). On resume,
+        ``None`` restores the run's device count where its results depend
+        on it (each agent's environments split over devices); elsewhere the
+        results are the same on any count.
       compile_cache: keep compiled programs in the user cache directory
         (:func:`jax_reinforce.enable_compile_cache`).
       handle_signals: turn SIGINT/SIGTERM into a saved checkpoint and status
@@ -257,6 +401,12 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
         default: stderr.
       start_time: ``time.perf_counter()`` at process start, for the summary's
         import time (default: now).
+      tensorboard: write TensorBoard event files in ``out/tensorboard``
+        (:mod:`jax_reinforce.trackers`; the ``tensorboard`` extra).
+      wandb: log to Weights & Biases: ``{"project", "group", "name", "mode",
+        ...}`` (:func:`jax_reinforce.trackers.open_trackers`; the ``wandb``
+        extra); files in ``out/wandb``. On resume, ``None`` for either
+        continues the trackers the run was started with (``run.json``).
 
     Returns:
       A :class:`RunResult`.
@@ -270,35 +420,67 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     import jax
 
+    from jax_reinforce.config import check_training_memory
     from jax_reinforce.distributed import any_process, select_devices
+    from jax_reinforce.evaluation import check_evaluation_size
 
     if not isinstance(chunk_iterations, int) or isinstance(chunk_iterations, bool) or chunk_iterations < 1:
         raise RunError(f"chunk_iterations (--chunk-iterations) must be an integer >= 1; got {chunk_iterations!r}")
     if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
         raise RunError(f"checkpoint_every (--checkpoint-every) must be an integer >= 0; got {checkpoint_every!r}")
-    if not isinstance(eval_episodes, int) or isinstance(eval_episodes, bool) or eval_episodes < 0:
+    if eval_episodes is not None and (not isinstance(eval_episodes, int) or isinstance(eval_episodes, bool)
+                                      or eval_episodes < 0):
         raise RunError(f"eval_episodes (--eval-episodes) must be an integer >= 0; got {eval_episodes!r}")
+    if tensorboard or wandb is not None:  # a missing extra: one line, before the run directory is touched
+        from jax_reinforce.trackers import check_trackers
+
+        check_trackers(tensorboard=bool(tensorboard), wandb=wandb is not None)
     main_process = jax.process_index() == 0
     problem = None
+    lock = RunLock()  # held by process 0 from before the run directory is checked until the run ends
     try:
         # An explicit count is checked before the run directory is touched; the default depends on
         # the seeds, which a resume reads from the run.
         if devices is not None and not isinstance(devices, list):
-            select_devices(devices, config.num_seeds if config is not None else None)
+            select_devices(devices, config.num_agents if config is not None else None)
+        if config is not None:  # training, and the final evaluation, must fit: refused before any work
+            check_training_memory(config)
+            if eval_episodes:
+                check_evaluation_size(config, eval_episodes, "--eval-episodes")
         out, config = prepare_run_dir(config, out, resume=resume, overwrite=overwrite, typed_fields=typed_fields,
-                                      writer=main_process)
-        devices = devices if isinstance(devices, list) else select_devices(devices, config.num_seeds)
+                                      writer=main_process, lock=lock)
+        saved = _saved_run_flags(Path(out)) if resume else {}
+        if eval_episodes is None:
+            eval_episodes = int(saved.get("eval_episodes", DEFAULT_EVAL_EPISODES))
+        if resume:  # the saved config's seeds
+            check_training_memory(config)
+            if eval_episodes:
+                check_evaluation_size(config, eval_episodes, "--eval-episodes")
+        if devices is None and int(saved.get("env_shards", 1)) > 1:
+            devices = _saved_devices(saved)
+        if tensorboard is None:
+            tensorboard = bool(saved.get("tensorboard", False))
+        if wandb is None:
+            wandb = saved.get("wandb")
+        if resume and (tensorboard or wandb is not None):
+            from jax_reinforce.trackers import check_trackers
+
+            check_trackers(tensorboard=bool(tensorboard), wandb=wandb is not None)
+        devices = devices if isinstance(devices, list) else select_devices(devices, config.num_agents)
     except ValueError as error:
         problem = error
-    if any_process(problem is not None):  # in a job, every process stops if one cannot start
-        raise RunError(str(problem or "another process of the job could not start; see its error"))
-    with StopSignals(handle_signals) as stop:
-        return _train(config, Path(out), resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
-                      compile_cache, stop, progress, log, start_time)
+    try:
+        if any_process(problem is not None):  # in a job, every process stops if one cannot start
+            raise RunError(str(problem or "another process of the job could not start; see its error"))
+        with StopSignals(handle_signals) as stop:
+            return _train(config, Path(out), resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
+                          compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb)
+    finally:
+        lock.release()
 
 
 def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, compile_cache,
-           stop, progress, log, start_time) -> RunResult:
+           stop, progress, log, start_time, tensorboard, wandb) -> RunResult:
     import jax
     import numpy as np
 
@@ -311,7 +493,7 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     from jax_reinforce.reporting import write_metrics_csv
 
     if compile_cache:
-        enable_compile_cache()
+        enable_compile_cache(warn=log)
     env_spec = make_env(config.env)
     t_import = time.perf_counter() - start_time
     t0 = time.perf_counter()
@@ -324,13 +506,45 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     def result(status, message="", summary=None):
         return RunResult(status, out, config, summary, message, stop.signum, runner.state, runner.history)
 
+    def setting_rows():
+        """Per iteration, aggregated over each setting's seeds (one block of rows per setting)."""
+        solved_at, failed_at, scores = (np.asarray(runner.state.solved_at), np.asarray(runner.state.failed_at),
+                                        runner.solve_scores())
+        rows = []
+        for g in range(config.num_settings):
+            seeds = slice(g * config.num_seeds, (g + 1) * config.num_seeds)
+            history = {name: values[seeds] for name, values in runner.history.items()}
+            rows += [{"setting": g, **row} for row in
+                     aggregate_metrics(history, solved_at[seeds], scores[seeds], failed_at[seeds])]
+        return rows
+
     def write_rows():
+        """metrics.csv, and the trackers' new steps (process 0)."""
         if not main_process:
             return None
-        rows = aggregate_metrics(runner.history, np.asarray(runner.state.solved_at), runner.solve_scores(),
-                                 np.asarray(runner.state.failed_at))
+        rows = setting_rows()
         write_metrics_csv(out / "metrics.csv", rows)
+        log_trackers(rows)
         return rows
+
+    trackers, logged = None, [0]
+
+    def log_trackers(rows, env_steps_per_s=None):
+        """The iterations the trackers do not hold yet (they skip any they do); cumulative env steps per setting."""
+        if not trackers:
+            return
+        totals = {}
+        for r in rows:
+            totals[r["setting"]] = totals.get(r["setting"], 0) + r["env_steps"]
+            if r["iteration"] >= logged[0]:
+                scalars = {k: r[k] for k in ("return_median", "return_q25", "return_q75", "seeds_solved",
+                                             "seeds_diverged", "loss_median", "grad_norm_median", "entropy_median")}
+                trackers.log(r["iteration"], {**scalars, "env_steps": totals[r["setting"]]},
+                             setting=r["setting"] if config.num_settings > 1 else None)
+        if env_steps_per_s is not None and runner.iterations_run:
+            trackers.log(runner.iterations_run - 1, {"env_steps_per_s": env_steps_per_s})
+        trackers.flush()
+        logged[0] = runner.iterations_run
 
     def save():
         # The checkpoint first: metrics.csv is rebuilt from its history on resume.
@@ -340,6 +554,8 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
 
     def interrupted():
         save()
+        if trackers:
+            trackers.close(exit_code=EXIT_FOR_SIGNAL.get(stop.signum or signal.SIGTERM, 1))
         signum = stop.signum or signal.SIGTERM  # another process of the job got the signal
         message = (f"stopped by {signal.Signals(signum).name} at iteration {runner.iterations_run}; "
                    f"checkpoint saved; resume with: python scripts/train.py --resume --out {out}")
@@ -360,6 +576,19 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
         save()  # iteration 0: from now on there is always a checkpoint to resume from
     if main_process:
         write_json(out / "config.json", config.to_dict())  # on resume, iterations may have grown
+        write_json(out / "run.json", {"devices": len(devices), "env_shards": runner.env_shards,
+                                      "eval_episodes": eval_episodes, "checkpoint_every": checkpoint_every,
+                                      "tensorboard": tensorboard, "wandb": wandb})
+    if main_process and (tensorboard or wandb is not None):
+        from jax_reinforce.sweep import setting_label
+        from jax_reinforce.trackers import open_trackers
+
+        labels = [setting_label(config, s) for s in config.settings()] if config.num_settings > 1 else None
+        trackers = open_trackers(out, tensorboard=tensorboard, wandb=wandb, config_dict=config.to_dict(),
+                                 resume=resume, settings=labels)
+        for line in trackers.describe():
+            log(line)
+        log_trackers(setting_rows())  # on resume, the restored history (what the trackers already hold is skipped)
     job = f"process {jax.process_index()} of {jax.process_count()}: " if jax.process_count() > 1 else ""
     log(f"{job}devices: {', '.join(str(d) for d in devices)} ({layout})")
     if any_process(bool(stop)):
@@ -378,11 +607,15 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
         metrics = runner.run_chunk()
         dt = time.perf_counter() - t
         t_train += dt
+        if trackers:
+            log_trackers(setting_rows(), int(metrics["env_steps"].sum()) / max(dt, 1e-9))
         if progress is not None and main_process:
             last = runner.history["episode_return"][:, -1] if runner.iterations_run else np.array([np.nan])
             progress({"iteration": runner.iterations_run, "total": config.iterations,
                       "median_return": float(np.nanmedian(last)) if np.isfinite(last).any() else float("nan"),
-                      "solved": int(np.sum(np.asarray(runner.state.solved_at) >= 0)), "num_seeds": config.num_seeds,
+                      "solved": int(np.sum(np.asarray(runner.state.solved_at) >= 0)), "num_seeds": config.num_agents,
+                      "settings_solved": int(np.sum((np.asarray(runner.state.solved_at) >= 0).reshape(
+                          config.num_settings, config.num_seeds).all(axis=1))), "num_settings": config.num_settings,
                       "env_steps_per_s": int(metrics["env_steps"].sum()) / max(dt, 1e-9)})
         if checkpoint_every:
             block = runner.iterations_run // checkpoint_every
@@ -397,10 +630,20 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     state, history = runner.state, runner.history
     steps_total = int(history["env_steps"].sum())
     save_checkpoint(out, state.params, config, state, history)
-    rows = write_rows()
+    write_rows()
+    if trackers:
+        trackers.close()
     threshold = env_spec.solve_threshold
-    plot_learning_curve(out / "learning_curve.png", rows, threshold, f"REINFORCE on {config.env}, {config.num_seeds} seeds")
-    solved_at = np.asarray(state.solved_at)
+    solved_at, failed = np.asarray(state.solved_at), np.asarray(state.failed_at)
+    rows = aggregate_metrics(history, solved_at, runner.solve_scores(), failed)  # every agent of every setting
+    what = f"{config.num_seeds} seeds" + (f" x {config.num_settings} settings" if config.num_settings > 1 else "")
+    plot_learning_curve(out / "learning_curve.png", rows, threshold, f"REINFORCE on {config.env}, {what}")
+    if config.num_settings > 1:
+        from jax_reinforce.sweep import best_setting, plot_sweep, sweep_rows, write_sweep_csv
+
+        setting_rows = sweep_rows(config, state, history, runner.solve_scores())
+        write_sweep_csv(out / "sweep.csv", setting_rows)
+        plot_sweep(out / "sweep.png", config, history, threshold, f"REINFORCE on {config.env}: median return per setting")
     steps_per_iteration = history["env_steps"].sum(axis=0)
     if stopped:  # training is complete and saved; a resume only evaluates
         return interrupted()
@@ -408,14 +651,16 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     t_eval0 = time.perf_counter()
     evaluation = {}
     if eval_episodes:
-        results = evaluate_policies(state.params, env_spec, eval_episodes, config.seed)
+        results = evaluate_policies(state.params, env_spec, eval_episodes, config.seed, config.num_seeds)
         evaluation = {f"{name}_mean": returns.mean(axis=1).tolist() for name, returns in results.items()}
     t_eval = time.perf_counter() - t_eval0
 
-    all_solved_iteration = first_solved_iteration(rows, config.num_seeds)
+    all_solved_iteration = first_solved_iteration(rows, config.num_agents)
     summary = {
         "env": config.env,
         "num_seeds": config.num_seeds,
+        "num_settings": config.num_settings,
+        "num_agents": config.num_agents,
         "seeds_solved": int(np.sum(solved_at >= 0)),
         "solve_threshold": threshold,
         "solved_at_iteration": solved_at.tolist(),
@@ -435,36 +680,72 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
         for name in ("gymnax_mean", "gymnasium_mean"):
             if name in evaluation:
                 summary[f"seeds_at_threshold_{name.split('_')[0]}"] = int(np.sum(np.asarray(evaluation[name]) >= threshold))
-    failed = np.asarray(state.failed_at)
     summary["diverged"] = {str(i): int(failed[i]) for i in np.flatnonzero(failed >= 0)}
+    if config.num_settings > 1:
+        best = best_setting(setting_rows)
+        summary["settings"] = setting_rows
+        summary["best_setting"] = {"setting": best, "rule": _best_rule(), **setting_rows[best]}
     write_json(out / "summary.json", summary)
     if summary["diverged"]:
-        where = ", ".join(f"seed {i} at iteration {at}" for i, at in summary["diverged"].items())
-        return result("diverged", f"{len(summary['diverged'])} of {config.num_seeds} agents diverged (non-finite "
+        where = ", ".join(f"{agent_name(config, int(i))} at iteration {at}" for i, at in summary["diverged"].items())
+        return result("diverged", f"{len(summary['diverged'])} of {config.num_agents} agents diverged (non-finite "
                                   f"loss, gradient, optimizer state or parameters): {where}; each was frozen with "
                                   f"its last finite parameters; try a smaller --lr or a --max-grad-norm",
                       summary=summary)
     return result("finished", summary=summary)
 
 
+def _best_rule() -> str:
+    from jax_reinforce.sweep import BEST_RULE
+
+    return BEST_RULE
+
+
+def agent_name(config: Config, agent: int) -> str:
+    """``"seed 3"``, or in a sweep ``"setting 1 seed 3"`` (agent ``a``: seed ``a % num_seeds`` of setting ``a // num_seeds``)."""
+    if config.num_settings == 1:
+        return f"seed {agent}"
+    return f"setting {agent // config.num_seeds} seed {agent % config.num_seeds}"
+
+
 def report_lines(summary: dict, run_dir) -> list[str]:
-    """The short report of a finished run (what ``scripts/train.py`` prints)."""
+    """The short report of a finished run (what ``scripts/train.py`` prints); a sweep's settings as a table."""
     from jax_reinforce.reporting import evaluation_table
 
     s = summary["seconds"]
+    num_seeds, settings = summary["num_seeds"], summary.get("num_settings", 1)
+    agents = summary.get("num_agents", num_seeds)
+
+    def name(agent: int) -> str:
+        return f"seed {agent}" if settings == 1 else f"setting {agent // num_seeds} seed {agent % num_seeds}"
+
     lines = [
-        f"{summary['env']}: {summary['seeds_solved']}/{summary['num_seeds']} seeds solved in training "
+        f"{summary['env']}: {summary['seeds_solved']}/{agents} "
+        f"{'seeds' if settings == 1 else f'agents ({settings} settings x {num_seeds} seeds)'} solved in training "
         f"(threshold {summary['solve_threshold']}), {summary['iterations_run']} iterations, "
         f"{summary['env_steps']:,} env steps",
-        *([f"diverged (frozen with their last finite parameters): "
-           + ", ".join(f"seed {i} at iteration {at}" for i, at in summary["diverged"].items())]
+        *(["diverged (frozen with their last finite parameters): "
+           + ", ".join(f"{name(int(i))} at iteration {at}" for i, at in summary["diverged"].items())]
           if summary.get("diverged") else []),
         f"time: import {s['import']:.2f}s  compile {s['compile']:.2f}s  train {s['train']:.2f}s  "
         f"eval {s['eval']:.2f}s  total {s['total']:.2f}s  ({summary['env_steps_per_second_train'] / 1e6:.2f}M env-steps/s)",
     ]
+    if settings > 1:
+        from jax_reinforce.config import SWEEPABLE, flag_of
+
+        lines.append("setting  " + "  ".join(f"{flag_of(k):>15}" for k in SWEEPABLE)
+                     + "  solved  diverged  median env steps to solve")
+        for row in summary["settings"]:
+            steps = row["env_steps_to_solve_median"]
+            lines.append(f"{row['setting']:>7}  " + "  ".join(f"{str(row[k]):>15}" for k in SWEEPABLE)
+                         + f"  {row['seeds_solved']:>3}/{row['seeds']:<3}  {row['seeds_diverged']:>8}  "
+                         + ("-" if steps is None else f"{steps:,.0f}"))
+        best = summary["best_setting"]
+        lines.append(f"best: setting {best['setting']} ({best['rule']})")
     ev = summary["evaluation"]
     if ev:
-        lines.append(f"greedy evaluation, {summary['evaluation_episodes']} episodes per seed (mean return):")
+        lines.append(f"greedy evaluation, {summary['evaluation_episodes']} episodes per "
+                     f"{'seed' if settings == 1 else 'agent'} (mean return):")
         means = {name[: -len("_mean")]: values for name, values in ev.items()}
         lines.extend(evaluation_table(means, summary["solve_threshold"]))
     lines.append(f"run directory: {run_dir}")

@@ -156,7 +156,13 @@ class RunProgress:
 
 
 class Runner(RunProgress):
-    """Trains ``config.num_seeds`` agents in chunks of ``chunk_iterations``, on every layout.
+    """Trains ``config.num_agents`` agents in chunks of ``chunk_iterations``, on every layout.
+
+    Agent ``a`` is seed ``a % num_seeds`` of setting ``a // num_seeds`` of
+    the config's sweep (:meth:`jax_reinforce.Config.settings`; one setting
+    without a sweep): its key is ``fold_in(PRNGKey(config.seed), a %
+    num_seeds)`` and its hyper-parameters that setting's, so it trains
+    exactly as that seed alone with that setting.
 
     ``env_shards == 1`` (at least as many seeds as devices): calls of a
     one-device program dealt over the devices, bitwise the one-device run.
@@ -198,7 +204,7 @@ class Runner(RunProgress):
         self.local_devices = [d for d in self.devices if d.process_index == jax.process_index()]
         if len(self.devices) != len(set(self.devices)) or not self.local_devices:
             raise ValueError(f"devices must be distinct devices, some of this process; got {self.devices!r}")
-        seed_shards, self.env_shards = mesh_shape(config.num_seeds, config.num_envs, len(self.devices))
+        seed_shards, self.env_shards = mesh_shape(config.num_agents, config.num_envs, len(self.devices))
         split = self.env_shards > 1
         # A split layout is fixed: every seed in one call; finished agents stay frozen in their lanes.
         self.compact = compact and not split
@@ -214,19 +220,23 @@ class Runner(RunProgress):
             self.mesh = Mesh(np.asarray(devices_by_process, dtype=object).reshape(seed_shards, self.env_shards),
                              (SEED_AXIS, ENV_AXIS))
             self._slots = [self.mesh]
-            self._blocks = [np.arange(config.num_seeds)]  # every process takes part in the one call
+            self._blocks = [np.arange(config.num_agents)]  # every process takes part in the one call
         else:
             # Each process trains its own block of seeds on its own devices; all see every seed after a chunk.
             self.mesh = None
             self._slots = self.local_devices
             processes = sorted({d.process_index for d in self.devices})
-            self._blocks = np.array_split(np.arange(config.num_seeds), len(processes))
+            self._blocks = np.array_split(np.arange(config.num_agents), len(processes))
         self.owned = self._blocks[0] if split else self._blocks[processes.index(jax.process_index())]
         self._compiled = {}
-        # What the programs depend on besides the code and the arguments (program_cache's key).
-        self._description = (config.to_dict(), describe_env(env_spec), sorted((compiler_options or {}).items()))
+        # What the programs depend on besides the code and the arguments (program_cache's key): not the
+        # hyper-parameters' values nor the seeds, which are arguments.
+        from jax_reinforce.config import SWEEPABLE
+
+        shape = {k: v for k, v in config.to_dict().items() if k not in (*SWEEPABLE, "seed", "num_seeds")}
+        self._description = (shape, describe_env(env_spec), sorted((compiler_options or {}).items()))
         self.state = None
-        self.history = {name: np.zeros((config.num_seeds, 0), self._metric_dtypes[name]) for name in METRIC_NAMES}
+        self.history = {name: np.zeros((config.num_agents, 0), self._metric_dtypes[name]) for name in METRIC_NAMES}
 
     def describe(self) -> str:
         """One line for the log: devices, processes and the layout."""
@@ -237,40 +247,50 @@ class Runner(RunProgress):
         if self.mesh is None:
             return f"{where}: the seeds dealt over them"
         seed_shards = self.mesh.shape[SEED_AXIS]
-        padding = self._full_size() - self.config.num_seeds
+        padding = self._full_size() - self.config.num_agents
         return (f"{where}: {seed_shards} seed shard{'s' * (seed_shards > 1)} x {self.env_shards} environment "
                 f"shards, each agent's environments split" + (f" ({padding} padding agents)" if padding else ""))
 
     # ------------------------------------------------------------------ state
 
     def init(self, keys=None):
-        """Fresh agents: agent ``i`` from ``fold_in(PRNGKey(config.seed), i)``, or from ``(num_seeds,)`` ``keys``.
+        """Fresh agents: agent ``a`` from ``fold_in(PRNGKey(config.seed), a % num_seeds)``, or from ``keys``.
 
-        The keys are made inside the compiled initialisation program.
+        ``keys``: ``(num_agents, 2)``. The keys and every agent's
+        hyper-parameters (:meth:`agent_hyperparameters`) are made inside the
+        compiled initialisation program, from arguments: another seed or
+        other values reuse it.
         """
         import jax
 
         from jax_reinforce.training import agent_keys_from
 
-        seed = np.uint32(self.config.seed)
-        indices = np.arange(self.config.num_seeds, dtype=np.uint32)
+        hparams = self.agent_hyperparameters()
         if keys is None:
-            def init_agents(seed, indices):
-                return self._init_state(agent_keys_from(seed, indices))
+            def init_agents(seed, indices, hparams):
+                return self._init_state(agent_keys_from(seed, indices), None, hparams)
 
-            args = (seed, indices)
+            indices = np.arange(self.config.num_agents, dtype=np.uint32) % np.uint32(self.config.num_seeds)
+            args = (np.uint32(self.config.seed), indices, hparams)
         else:
-            keys = np.asarray(keys)
+            def init_agents(keys, hparams):
+                return self._init_state(keys, None, hparams)
 
-            def init_agents(keys):
-                return self._init_state(keys)
-
-            args = (keys,)
-        specs = tuple(jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype) for a in args)
+            args = (np.asarray(keys), hparams)
+        specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), args)
         init = compile_program("init" if keys is None else "init_from_keys", self._description, init_agents, specs,
                                self.local_devices[0], self._options)
         self.state = jax.device_get(init(*args))
         return self.state
+
+    def agent_hyperparameters(self) -> dict:
+        """``{name: (num_agents,) float32}``: each agent's setting (``max_grad_norm`` ``inf`` when unclipped)."""
+        from jax_reinforce.training import HYPERPARAMETERS
+
+        settings = self.config.settings()
+        per_setting = {name: np.asarray([np.inf if s[name] is None else s[name] for s in settings], np.float32)
+                       for name in HYPERPARAMETERS}
+        return {name: np.repeat(values, self.config.num_seeds) for name, values in per_setting.items()}
 
     def restore(self, state, history):
         """Continues from a saved state and metric history (the same on every process)."""
@@ -286,7 +306,7 @@ class Runner(RunProgress):
         """
         if self.mesh is not None:
             shards = self.mesh.shape[SEED_AXIS]
-            return -(-self.config.num_seeds // shards) * shards
+            return -(-self.config.num_agents // shards) * shards
         return max(MIN_BATCH, -(-len(self.owned) // len(self.local_devices)))
 
     def _call_size(self, active: int) -> int:

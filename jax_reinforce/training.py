@@ -49,6 +49,8 @@ __all__ = [
     "TrainState",
     "METRIC_NAMES",
     "make_optimizer",
+    "hyperparameters",
+    "HYPERPARAMETERS",
     "make_train",
     "make_init_state",
     "make_run_iterations",
@@ -65,12 +67,20 @@ SOLVE_EPISODES = 100
 BLOCK_ROWS = 32
 
 
+# The hyper-parameters every program takes as traced inputs (TrainState.hparams): a sweep over
+# them, or a second run with other values, reuses the compiled program.
+HYPERPARAMETERS = ("learning_rate", "gamma", "entropy_coef", "max_grad_norm")
+
+
 class TrainState(NamedTuple):
     """Everything a run needs to continue, as arrays (one agent).
 
     Attributes:
       params: policy parameters.
-      opt_state: optax state (holds the learning rate).
+      opt_state: optax state of ``chain(clip_by_global_norm, optimizer)``.
+      hparams: ``{name: float32 scalar}`` for each of :data:`HYPERPARAMETERS`
+        (``max_grad_norm`` ``inf`` when unclipped): this agent's values,
+        traced inputs of the compiled programs.
       key: this agent's root PRNG key; iteration ``i`` uses ``fold_in(key, i)``.
       iteration: int32, updates attempted so far.
       solved_at: int32, the iteration whose episodes completed the solve, or -1.
@@ -84,6 +94,7 @@ class TrainState(NamedTuple):
 
     params: Any
     opt_state: Any
+    hparams: dict
     key: jax.Array
     iteration: jax.Array
     solved_at: jax.Array
@@ -142,32 +153,64 @@ def agent_keys(seed: int, num_seeds: int):
     return _agent_keys(np.uint32(seed), int(num_seeds))
 
 
-def make_optimizer(config: Config, learning_rate=None) -> optax.GradientTransformation:
-    """The optax optimizer of ``config``; the learning rate may be traced."""
-    lr = config.learning_rate if learning_rate is None else learning_rate
+def make_optimizer(config: Config, learning_rate=None, max_grad_norm=None) -> optax.GradientTransformation:
+    """``chain(clip_by_global_norm(max_grad_norm), optimizer(learning_rate))`` of ``config``.
+
+    Both values may be traced (an agent's :attr:`TrainState.hparams`);
+    ``None`` takes the config's (which must then be one value, not a sweep).
+    The clipping is always in the program: an unclipped agent has
+    ``max_grad_norm = inf``, under which it leaves every finite gradient
+    bitwise unchanged.
+    """
+    given = {"learning_rate": learning_rate, "max_grad_norm": max_grad_norm}
+    values = {name: _hyperparameter(config, name, value) for name, value in given.items()}
     base = {"adam": optax.adam, "sgd": optax.sgd, "rmsprop": optax.rmsprop}[config.optimizer]
-    tx = optax.inject_hyperparams(base)(learning_rate=lr)
-    if config.max_grad_norm is not None:
-        tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), tx)
-    return tx
+    return optax.chain(optax.clip_by_global_norm(values["max_grad_norm"]), base(values["learning_rate"]))
+
+
+def _hyperparameter(config: Config, name: str, value=None):
+    """``value`` (may be traced), else the config's as a float32 scalar (``None`` max_grad_norm: ``inf``)."""
+    if value is not None:
+        return value
+    value = getattr(config, name)
+    if isinstance(value, tuple):
+        raise ValueError(f"{name} is swept over {value} in this config; pass one agent's value "
+                         f"(or take them from config.settings())")
+    return jnp.asarray(jnp.inf if value is None else value, jnp.float32)
+
+
+def hyperparameters(config: Config, **given) -> dict:
+    """``{name: float32 scalar}`` for each of :data:`HYPERPARAMETERS`: ``given`` values, else the config's.
+
+    ``max_grad_norm`` ``None`` (no clipping) becomes ``inf``. A field the
+    config sweeps (a tuple of values) must be given.
+
+    Raises:
+      ValueError: an unknown name, or a swept field not given.
+    """
+    unknown = sorted(set(given) - set(HYPERPARAMETERS))
+    if unknown:
+        raise ValueError(f"hyper-parameters must be among {', '.join(HYPERPARAMETERS)}; got {', '.join(unknown)}")
+    return {name: jnp.asarray(_hyperparameter(config, name, given.get(name)), jnp.float32)
+            for name in HYPERPARAMETERS}
 
 
 def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+    leaves = jax.tree.leaves(tree)  # none for a stateless optimizer (sgd)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
 
 
 def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, env_axis_name: str | None):
     """One update of one agent: ``(state, active) -> (state, metrics)``."""
-    tx = make_optimizer(config)
     # Sums over the agent's environments: local, or over the devices they are split across.
     env_total = (lambda x: x) if env_axis_name is None else (lambda x: jax.lax.psum(x, env_axis_name))
     loop_axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
     threshold = env_spec.solve_threshold
     window = solve_window(config.num_envs)
 
-    def block_loss_and_grad(params, obs, actions, weights, mask, denominator):
+    def block_loss_and_grad(params, obs, actions, weights, mask, entropy_coef, denominator):
         """Loss, gradient and entropy sum of one block, each a share of the batch's."""
-        args = (params, obs, actions, weights, mask, config.entropy_coef, denominator)
+        args = (params, obs, actions, weights, mask, entropy_coef, denominator)
         if config.grad == "manual":
             (loss, entropy_sum), grads = reinforce_value_and_grad_manual(*args)
             return loss, entropy_sum, grads
@@ -179,7 +222,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         used = jnp.max(traj.length)
         return batch_max(jax.lax.pmax(used, loop_axes) if loop_axes else used)
 
-    def policy_gradient(params, traj, weights, mask, used):
+    def policy_gradient(params, traj, weights, mask, used, entropy_coef):
         """``(loss, grads, mean_entropy)`` over the rows the episodes used.
 
         The buffers hold ``T`` rows (the window) but the longest episode may
@@ -211,7 +254,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             )
             # One flat batch of block * N samples: the layers' products are plain 2-D dots.
             flat = [x.reshape(-1, *x.shape[2:]) for x in block_inputs]
-            l, e, g = block_loss_and_grad(params, *flat, denominator)
+            l, e, g = block_loss_and_grad(params, *flat, entropy_coef, denominator)
             return b + 1, loss + l, jax.tree.map(jnp.add, grads, g), entropy_sum + e
 
         carry = (jnp.int32(0), jnp.zeros((), denominator.dtype), zeros, jnp.zeros((), denominator.dtype))
@@ -227,11 +270,13 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         )
         used = used_rows(traj)
         # Over the rows the episodes used only; equal to reward_to_go bit for bit.
-        returns = reward_to_go_rows(traj.rewards, traj.episode_end, config.gamma, used)
+        hp = state.hparams
+        returns = reward_to_go_rows(traj.rewards, traj.episode_end, hp["gamma"], used)
         # Only steps of episodes that ended inside the window carry weight.
         mask = (traj.alive & traj.finished[None, :]).astype(jnp.float32)
         weights = apply_baseline(returns, mask, config.baseline, env_axis_name)
-        loss, grads, entropy = policy_gradient(state.params, traj, weights, mask, used)
+        loss, grads, entropy = policy_gradient(state.params, traj, weights, mask, used, hp["entropy_coef"])
+        tx = make_optimizer(config, hp["learning_rate"], hp["max_grad_norm"])
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
 
@@ -255,6 +300,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         new_state = TrainState(
             params=jax.tree.map(lambda new, old: jnp.where(learn, new, old), new_params, state.params),
             opt_state=jax.tree.map(lambda new, old: jnp.where(learn, new, old), opt_state, state.opt_state),
+            hparams=state.hparams,
             key=state.key,
             iteration=state.iteration + 1,
             solved_at=jnp.where(solved, state.iteration, state.solved_at),
@@ -283,7 +329,12 @@ def _config_and_env(config: Config, env_spec: EnvSpec | None):
 
 
 def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.float32):
-    """``init_state(key, learning_rate=None) -> TrainState`` for one agent.
+    """``init_state(key, learning_rate=None, hparams=None) -> TrainState`` for one agent.
+
+    ``hparams``: ``{name: value}`` for some of :data:`HYPERPARAMETERS`
+    (each may be traced, e.g. vmapped over a grid); ``learning_rate`` is the
+    same as ``hparams={"learning_rate": ...}``; the rest come from the
+    config (:func:`hyperparameters`).
 
     ``dtype`` is the float type of the parameters (and of the whole update);
     float64 needs ``jax.config.update("jax_enable_x64", True)``.
@@ -291,13 +342,18 @@ def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.f
     env_spec = _config_and_env(config, env_spec)
     window = solve_window(config.num_envs)
 
-    def init_state(key, learning_rate=None) -> TrainState:
+    def init_state(key, learning_rate=None, hparams=None) -> TrainState:
+        given = dict(hparams or {})
+        if learning_rate is not None:
+            given["learning_rate"] = learning_rate
+        values = hyperparameters(config, **given)
         init_key, _ = jax.random.split(key)
         params = init_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.n_actions, dtype)
-        opt_state = make_optimizer(config, learning_rate).init(params)
+        opt_state = make_optimizer(config, values["learning_rate"], values["max_grad_norm"]).init(params)
         return TrainState(
             params=params,
             opt_state=opt_state,
+            hparams=values,
             key=key,
             iteration=jnp.int32(0),
             solved_at=jnp.int32(-1),
@@ -371,7 +427,10 @@ def make_run_iterations(
 def make_train(
     config: Config, env_spec: EnvSpec | None = None, axis_name: str | None = None, dtype=jnp.float32
 ):
-    """``train(key, learning_rate=None) -> (params, metrics)`` for ONE agent.
+    """``train(key, learning_rate=None, hparams=None) -> (params, metrics)`` for ONE agent.
+
+    ``learning_rate`` and ``hparams`` (``{name: value}``, see
+    :func:`make_init_state`) may be traced: vmap over them to sweep.
 
     The whole run (``config.iterations`` at most) in one pure function; jit
     it, and vmap it over keys (and learning rates) to train many agents::
@@ -379,17 +438,13 @@ def make_train(
         keys = jax_reinforce.agent_keys(config.seed, config.num_seeds)
         params, metrics = jax.jit(jax.vmap(make_train(config)))(keys)
 
-    For speed, name the vmapped axis on both sides::
-
-        train = make_train(config, axis_name="agent")
-        params, metrics = jax.jit(jax.vmap(train, axis_name="agent"))(keys)
+    No axis name is needed for speed: every loop stops when the last member
+    of the vmapped batch is done, decided once for the batch
+    (:mod:`jax_reinforce.batching`), so ``vmap`` never carries a per-agent
+    stop flag through the rollout's buffers. ``axis_name`` (the vmapped
+    axis's name, on both sides) gives the same results with a ``lax.pmax``.
 
     ``dtype``: see :func:`make_init_state`.
-
-    The loops then decide once for the whole batch whether to go on
-    (``lax.pmax`` over the axis) instead of carrying a stop flag per agent,
-    which makes vmap select between old and new rollout buffers at every
-    step. The results are identical either way.
 
     Returns:
       ``params`` and ``metrics``, a dict of ``(iterations,)`` arrays:
@@ -401,8 +456,8 @@ def make_train(
     init_state = make_init_state(config, env_spec, dtype)
     run_iterations = make_run_iterations(config, env_spec, axis_name)
 
-    def train(key, learning_rate=None):
-        state, metrics = run_iterations(init_state(key, learning_rate), config.iterations)
+    def train(key, learning_rate=None, hparams=None):
+        state, metrics = run_iterations(init_state(key, learning_rate, hparams), config.iterations)
         return state.params, metrics
 
     return train

@@ -28,6 +28,9 @@ machine:
    (``jax_reinforce.numpy_reference``) solving CartPole-v0 against
    ``scripts/train.py --env CartPole-v0 --hidden 8``: one agent, and 256
    agents at once compared per agent.
+4. A sweep (issue 13): ``--lr 0.03,0.1,0.3 --entropy-coef 0,0.01 --num-seeds
+   16`` (96 agents in one program) against the 6 runs of 16 seeds one per
+   setting, whole process, each from an empty cache.
 
 Prints a table and writes everything to ``--out`` (JSON).
 """
@@ -261,6 +264,38 @@ def speedups(numpy_s: float, solve: dict, agents: int = 1) -> dict:
             "training_alone_warm": numpy_s * agents / solve["warm"]["split_median_s"]["train"]}
 
 
+def sweep_vs_separate(base_args, values: dict, repeats: int):
+    """Whole-process time of one sweep against one run per setting, each from an empty cache.
+
+    ``values``: ``{flag: [values]}``. The sweep is one ``train.py`` with the
+    lists; the separate runs are one ``train.py`` per setting, in sequence,
+    sharing one cache (the first compiles; the others reuse its programs,
+    the hyper-parameters being arguments). Repeated ``repeats`` times,
+    alternating the two.
+    """
+    import itertools
+
+    flags = list(values)
+    settings = list(itertools.product(*(values[f] for f in flags)))
+    sweep_args = base_args + [x for f in flags for x in (f, ",".join(map(str, values[f])))]
+    sweep, separate = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            sweep.append(train_process(sweep_args, cache, 1)["runs"][0])
+        with tempfile.TemporaryDirectory() as cache:
+            runs = [train_process(base_args + [x for f, v in zip(flags, setting) for x in (f, str(v))], cache, 1)["runs"][0]
+                    for setting in settings]
+        separate.append({"wall_s": sum(r["wall_s"] for r in runs),
+                         "seconds": {k: sum(r["seconds"][k] for r in runs) for k in runs[0]["seconds"]},
+                         "seeds_solved": sum(r["seeds_solved"] for r in runs), "runs": runs})
+    summarise = lambda rows: {  # noqa: E731
+        "wall_s": median_and_spread([r["wall_s"] for r in rows]),
+        "split_median_s": {k: statistics.median(r["seconds"][k] for r in rows) for k in rows[0]["seconds"]},
+        "seeds_solved": [r["seeds_solved"] for r in rows], "runs": rows}
+    return {"base_args": base_args, "values": values, "settings": len(settings),
+            "sweep": summarise(sweep), "separate": summarise(separate)}
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -376,6 +411,17 @@ def main(argv=None):
               flush=True)
     else:
         print("CartPole-v0: the NumPy seed program did not solve within its episode budget", flush=True)
+
+    # Issue 13: a 6-setting sweep of 16 seeds in one program against 6 runs of 16 seeds.
+    sweep_base = base + ["--num-seeds", "2" if quick else "16"]
+    sweep_values = {"--lr": [0.05, 0.1]} if quick else {"--lr": [0.03, 0.1, 0.3], "--entropy-coef": [0, 0.01]}
+    r = sweep_vs_separate(sweep_base, sweep_values, repeats)
+    results["sweep_vs_separate"] = r
+    for kind in ("sweep", "separate"):
+        s = r[kind]["split_median_s"]
+        print(f"{r['settings']} settings x {sweep_base[-1]} seeds, {kind:<8}: {r[kind]['wall_s']['median']:.2f}s whole "
+              f"process (compile {s['compile']:.2f}, train {s['train']:.2f}, eval {s['eval']:.2f}); seeds solved "
+              f"{r[kind]['seeds_solved']}", flush=True)
 
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")

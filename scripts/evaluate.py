@@ -7,23 +7,30 @@
 Loads RUN_DIR/checkpoint.npz (checked, never unpickled), plays --episodes
 greedy episodes per seed in gymnax and, for CartPole, in gymnasium's own
 implementation, and prints the mean return of every seed. ``--gif PATH``
-renders one gymnasium episode of the best seed. Bad input exits with code 2
-and one line on stderr.
+renders one gymnasium episode of the best seed. Every failure is one line on
+stderr: bad input (a flag, a path, the JAX environment) exit code 2, a GIF
+that cannot be written 1, SIGINT or SIGTERM at any moment 130 / 143.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError, exit_now, int_flag  # noqa: E402
-
 PROG = "evaluate.py"
+from jax_reinforce.cli import exit_on_signals  # noqa: E402
+# First, before the heavy imports: from here on Ctrl-C is one line (as a script only: never on import).
+SIGNALS = exit_on_signals(PROG, "during evaluation; nothing was written") if __name__ == "__main__" else None
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError, check_jax_environment, check_path  # noqa: E402
+from jax_reinforce.cli import error_words, exit_now, int_flag, os_error_line, shown_path  # noqa: E402
+
+EXIT_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,9 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_run_dir(text: str) -> Path:
+    if text:
+        check_path("RUN_DIR", text)  # a name too long, a link loop, no permission: said as such
     run_dir = Path(text)
     if not text or not run_dir.is_dir():
         raise UsageError(f"RUN_DIR must be an existing run directory; got {text!r}")
+    if os.path.lexists(run_dir / "checkpoint.npz"):
+        check_path("RUN_DIR", run_dir / "checkpoint.npz")
     return run_dir
 
 
@@ -54,6 +65,7 @@ def check_gif_path(text: str) -> Path:
     path = Path(text)
     if not text or path.suffix.lower() != ".gif":
         raise UsageError(f"--gif must be a file path ending in .gif; got {text!r}")
+    check_path("--gif", text, write=True)
     if path.is_dir():
         raise UsageError(f"--gif must be a file path ending in .gif; got {text!r}, a directory")
     parent = path.parent
@@ -64,7 +76,7 @@ def check_gif_path(text: str) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
-        raise UsageError(f"--gif {text!r} cannot be written: {error.strerror or error}") from None
+        raise UsageError(f"--gif {shown_path(text)} cannot be written: {error_words(error.errno)}") from None
     return path
 
 
@@ -72,12 +84,14 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser().parse_args(argv)
+        check_jax_environment()  # before anything is loaded
         run_dir = check_run_dir(args.run_dir)
         gif = check_gif_path(args.gif) if args.gif is not None else None
         from jax_reinforce.checkpoint import load_checkpoint
-        from jax_reinforce.evaluation import render_unavailable_reason
+        from jax_reinforce.evaluation import check_evaluation_size, render_unavailable_reason
 
         params, config = load_checkpoint(run_dir)  # CheckpointError is a ValueError
+        check_evaluation_size(config, args.episodes)  # a billion episodes: one line, before any work
         if gif is not None and (reason := render_unavailable_reason(config.env)):
             raise UsageError(f"--gif: {reason}")
     except (UsageError, ValueError) as error:
@@ -93,19 +107,29 @@ def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
 
     env_spec = make_env(config.env)
     seed = config.seed if args.seed is None else args.seed
-    results = evaluate_policies(params, env_spec, args.episodes, seed)
-    print(f"{run_dir}: {config.env}, {config.num_seeds} seeds; greedy evaluation, "
-          f"{args.episodes} episodes per seed (mean return):")
+    results = evaluate_policies(params, env_spec, args.episodes, seed, config.num_seeds)
+    agents = f"{config.num_seeds} seeds" + (f" x {config.num_settings} settings" if config.num_settings > 1 else "")
+    print(f"{run_dir}: {config.env}, {agents}; greedy evaluation, "
+          f"{args.episodes} episodes per {'seed' if config.num_settings == 1 else 'agent'} (mean return):")
     means = {name: returns.mean(axis=1) for name, returns in results.items()}
     for line in evaluation_table(means, env_spec.solve_threshold):
         print(line)
+    if config.num_settings > 1:  # a sweep: per setting, over its seeds
+        from jax_reinforce.sweep import setting_evaluation_lines
+
+        print("\n".join(setting_evaluation_lines(config, means, env_spec.solve_threshold)))
     if gif is not None:
         # gymnasium draws with pygame where installed: no window, no sound card wanted.
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         best = best_seed(results)
         frames, episode_return = render_episode(params, config.env, best, reset_seed=seed)
-        write_gif(gif, frames, args.fps)
+        try:
+            write_gif(gif, frames, args.fps)
+        except OSError as error:  # a full disk: one line; the GIF is written whole or not at all
+            print(f"{PROG}: error: cannot write --gif: {os_error_line(error, gif)}; nothing was written",
+                  file=sys.stderr)
+            return EXIT_FAILED
         print(f"gif: {gif} (seed {best}, one episode, return {episode_return:g}, {len(frames)} frames)")
     return 0
 

@@ -153,10 +153,15 @@ def test_planted_pickle_is_refused_unread_and_runs_nothing(run_dir, tmp_path_fac
     assert not marker.exists()
 
 
-def test_planted_pickle_in_an_entry_the_loader_never_uses_is_refused(run_dir):
+def test_planted_pickle_in_an_entry_the_loader_never_uses_is_refused(run_dir, trained):
     marker = run_dir / "pwned"
-    _rewrite(run_dir, change={"notes": _planted_object_array(marker)})
+    _rewrite(run_dir, change={"history/loss": _planted_object_array(marker)})
     _assert_refused(run_dir, "pickled")
+    assert not marker.exists()
+    state, history = trained
+    save_checkpoint(run_dir, state.params, CONFIG, state, history)
+    _rewrite(run_dir, change={"notes": _planted_object_array(marker)})
+    _assert_refused(run_dir, r"entries a checkpoint does not have: \['notes'\]; refused unread")
     assert not marker.exists()
 
 
@@ -297,9 +302,9 @@ def test_a_training_state_or_history_that_does_not_fit_is_refused_for_resuming(r
     state, history = trained
     _rewrite(run_dir, change={"state/key": np.zeros((2, 3), np.uint32)})
     _assert_refused(run_dir, "state/key", load_train_state)
-    _rewrite(run_dir, change={"state/key": np.asarray(state.key)}, drop=("state/opt_state/count",))
-    _assert_refused(run_dir, "missing 'state/opt_state/count'", load_train_state)
-    _rewrite(run_dir, change={"state/opt_state/count": np.asarray(state.opt_state.count)})
+    _rewrite(run_dir, change={"state/key": np.asarray(state.key)}, drop=("state/opt_state/1/0/count",))
+    _assert_refused(run_dir, "missing 'state/opt_state/1/0/count'", load_train_state)
+    _rewrite(run_dir, change={"state/opt_state/1/0/count": np.asarray(state.opt_state[1][0].count)})
     load_train_state(run_dir, _trained_template())  # restored: loads again
     # History: one row per iteration run, no more, no less.
     _rewrite(run_dir, change={"history/loss": history["loss"][:, :-1]})

@@ -80,3 +80,28 @@ def test_two_processes_write_one_run_directory_with_every_seed(tmp_path):
         for name in ("w", "b"):
             np.testing.assert_array_equal(a[name], b[name])
     assert (out / "metrics.csv").read_text() == (alone / "metrics.csv").read_text()
+
+
+def test_resume_restores_the_device_count_where_results_depend_on_it(tmp_path):
+    """One seed on 4 devices splits its environments (not bitwise one device): a resume keeps the 4 devices."""
+    base = ["--num-envs", "8", "--no-stop-when-solved", "--eval-episodes", "2", "--quiet", "--num-seeds", "1"]
+
+    def train(args, devices):
+        return subprocess.run(TRAIN + base + args, env=_env(devices), capture_output=True, text=True, timeout=300)
+
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert train(["--iterations", "4", "--devices", "4", "--out", str(whole)], 4).returncode == 0
+    first = train(["--iterations", "2", "--devices", "4", "--out", str(part)], 4)
+    assert first.returncode == 0, first.stderr[-2000:]
+    # Resumed without --devices where only one device exists: refused in one line saying what to do.
+    refused = train(["--resume", "--iterations", "4", "--out", str(part)], 1)
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert "over 4 devices" in refused.stderr and "--xla_force_host_platform_device_count=4" in refused.stderr
+    # Resumed without --devices where 4 exist: the 4-device layout again, bitwise the uninterrupted run.
+    resumed = train(["--resume", "--iterations", "4", "--out", str(part)], 4)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "4 cpu devices" in resumed.stderr
+    for a, b in zip(load_checkpoint(whole)[0], load_checkpoint(part)[0]):
+        for name in ("w", "b"):
+            np.testing.assert_array_equal(a[name], b[name])
+    assert (whole / "metrics.csv").read_bytes() == (part / "metrics.csv").read_bytes()
