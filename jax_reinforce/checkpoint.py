@@ -15,7 +15,10 @@ Format (version :data:`FORMAT_VERSION`), a NumPy ``.npz`` archive read with
   resuming, named by its pytree path;
 - with the state, ``history/<metric>``: ``(A, I)`` per-agent metrics of
   the ``I`` iterations run so far (``I`` = the largest ``state/iteration``), from
-  which ``metrics.csv`` is rebuilt, so a resumed run has one row per iteration.
+  which ``metrics.csv`` is rebuilt, so a resumed run has one row per iteration;
+  beside the program's metrics, ``history/seconds`` (float32, optional), the
+  cumulative training wall-clock at the end of each iteration, for the
+  learning curve's third panel (NaN when a checkpoint lacks it).
 
 Writes are atomic: a temporary file in the same directory is written, flushed
 and fsynced, then renamed over ``checkpoint.npz``, so a crash leaves either
@@ -444,7 +447,7 @@ def _read_checkpoint(archive, path: Path, template_state=None):
     (:func:`load_train_state` checks their shapes).
     """
     from jax_reinforce.config import format_bytes, memory_budget_bytes
-    from jax_reinforce.training import METRIC_DTYPES
+    from jax_reinforce.training import HOST_METRIC_DTYPES, METRIC_DTYPES
 
     members = _members(archive, path)
     arrays, config = _read_config(archive, path, members)
@@ -466,7 +469,7 @@ def _read_checkpoint(archive, path: Path, template_state=None):
             f"that its config does not imply (another network or environment?)"
         )
     history = sorted(n for n in members if n.startswith("history/"))
-    unknown = [n for n in history if n[len("history/"):] not in METRIC_DTYPES]
+    unknown = [n for n in history if n[len("history/"):] not in {**METRIC_DTYPES, **HOST_METRIC_DTYPES}]
     if unknown:
         raise CheckpointError(f"checkpoint {path} has unknown history entries {unknown[:4]}")
     if history and "state/iteration" not in members:
@@ -578,13 +581,15 @@ def load_train_state(run_dir, template_state):
     Returns:
       The state as NumPy leaves, the metric history ``{name: (S, I)}`` (one
       column per iteration run, ``I`` the largest ``state.iteration``; the
-      dtypes of :data:`jax_reinforce.training.METRIC_DTYPES`), and the config.
+      dtypes of :data:`jax_reinforce.training.METRIC_DTYPES`; and those of
+      :data:`~jax_reinforce.training.HOST_METRIC_DTYPES`, ``seconds``, NaN
+      where the checkpoint has none), and the config.
 
     Raises:
       CheckpointError: if the checkpoint has no training state, or it or its
         history does not fit the template.
     """
-    from jax_reinforce.training import METRIC_DTYPES
+    from jax_reinforce.training import HOST_METRIC_DTYPES, METRIC_DTYPES
 
     arrays, config, _ = _load(run_dir, template_state)
     if not any(name.startswith("state/") for name in arrays):
@@ -596,9 +601,11 @@ def load_train_state(run_dir, template_state):
     num_seeds = np.asarray(rest.iteration).shape[0]
     iterations_run = int(np.max(rest.iteration)) if num_seeds else 0
     history = {}
-    for name, dtype in METRIC_DTYPES.items():
+    expected = (num_seeds, iterations_run)
+    for name, dtype in {**METRIC_DTYPES, **HOST_METRIC_DTYPES}.items():
         value = arrays.get(f"history/{name}")
-        expected = (num_seeds, iterations_run)
+        if value is None and name in HOST_METRIC_DTYPES:  # a checkpoint of an older version
+            value = np.full(expected, np.nan, dtype)
         kind = "f" if np.issubdtype(np.dtype(dtype), np.floating) else "iu"
         if value is None or value.shape != expected or value.dtype.kind not in kind:
             found = "nothing" if value is None else f"shape {value.shape} {value.dtype}"
@@ -607,7 +614,7 @@ def load_train_state(run_dir, template_state):
                 f"(seeds, iterations run) of {np.dtype(dtype)}"
             )
         history[name] = value.astype(dtype)
-    unexpected = sorted(n for n in arrays if n.startswith("history/") and n[len("history/"):] not in METRIC_DTYPES)
+    unexpected = sorted(n for n in arrays if n.startswith("history/") and n[len("history/"):] not in history)
     if unexpected:
         raise CheckpointError(f"checkpoint has unknown history entries {unexpected[:4]}")
     return rest._replace(params=params), history, config

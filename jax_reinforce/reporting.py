@@ -65,7 +65,8 @@ def aggregate_metrics(history, solved_at, solve_score, failed_at=None):
 
     Args:
       history: dict of ``(S, I)`` per-seed metrics (``episode_return``,
-        ``episodes``, ``env_steps``, ``loss``, ``grad_norm``, ``entropy``).
+        ``episodes``, ``env_steps``, ``loss``, ``grad_norm``, ``entropy``;
+        optionally ``seconds``, the cumulative training wall-clock).
       solved_at: ``(S,)`` iteration at which each seed solved, or -1.
       solve_score: ``(S,)`` the solving mean return (ignored where unsolved).
       failed_at: ``(S,)`` iteration at which each seed diverged (non-finite
@@ -75,12 +76,19 @@ def aggregate_metrics(history, solved_at, solve_score, failed_at=None):
       A list of dicts with ``iteration``, ``return_median``, ``return_q25``,
       ``return_q75``, ``episodes``, ``env_steps``, ``seeds_solved``,
       ``seeds_training``, the median of ``loss``, ``grad_norm``, ``entropy``,
-      and ``seeds_diverged`` (by the end of the iteration).
+      ``seeds_diverged`` (by the end of the iteration), and, for the learning
+      curve but not :data:`CSV_COLUMNS` (wall-clock differs from run to run),
+      ``env_steps_total`` (the median over seeds of each seed's cumulative
+      environment steps) and ``seconds`` (the training wall-clock at the end of
+      the iteration; NaN without ``history["seconds"]``).
     """
     curve = seed_returns_for_curve(history["episode_return"], solved_at, solve_score)
     num_iterations = curve.shape[1]
     med, q25, q75 = (_nanquantile(curve, q) for q in (0.5, 0.25, 0.75))
     others = {name: _nanquantile(np.asarray(history[name], np.float64), 0.5) for name in _AGGREGATED}
+    steps_total = np.median(np.cumsum(np.asarray(history["env_steps"], np.int64), axis=1), axis=0)
+    seconds = (_nanquantile(np.asarray(history["seconds"], np.float64), 1.0) if "seconds" in history
+               else np.full(num_iterations, np.nan))
     solved_at = np.asarray(solved_at)
     failed_at = np.full(solved_at.shape, -1) if failed_at is None else np.asarray(failed_at)
     rows = []
@@ -97,6 +105,8 @@ def aggregate_metrics(history, solved_at, solve_score, failed_at=None):
         }
         row.update({f"{name}_median": others[name][j] for name in _AGGREGATED})
         row["seeds_diverged"] = int(np.sum((failed_at >= 0) & (failed_at <= j)))
+        row["env_steps_total"] = float(steps_total[j])
+        row["seconds"] = float(seconds[j])
         rows.append(row)
     return rows
 
@@ -144,8 +154,13 @@ def write_json(path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(clean(obj), indent=2) + "\n").encode())
 
 
-# The learning curve: its size in pixels, margins around the plot area, colours.
-_SIZE = (700, 400)
+# The learning curve: three panels side by side (against iterations, environment steps, wall-clock seconds);
+# a panel's size in pixels, the image's, margins around each plot area, colours.
+_PANEL = (480, 400)
+_PANEL_X = ("iteration", "env_steps_total", "seconds")  # the row field each panel plots against
+_PANEL_LABELS = ("iteration (one policy update)", "environment steps (median over seeds)",
+                 "training wall-clock seconds")
+_SIZE = (_PANEL[0] * len(_PANEL_X), _PANEL[1])
 _MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 72, 20, 36, 50
 _WHITE, _BLACK, _GRID = (255, 255, 255), (0, 0, 0), (225, 225, 225)
 _MEDIAN = (31, 119, 180)
@@ -192,17 +207,21 @@ def _axis_limits(values) -> tuple[float, float]:
 
 
 class _PlotArea:
-    """The plot area in pixels, its axis limits and ticks, and the data -> pixel mapping."""
+    """One panel's plot area in pixels, its axis limits and ticks, and the data -> pixel mapping.
 
-    def __init__(self, x_limits, y_limits, size=_SIZE):
+    ``offset``: the panel's left edge in the image; ``min_x_step``: the
+    smallest x tick step (1 for whole iterations or steps).
+    """
+
+    def __init__(self, x_limits, y_limits, size=_PANEL, offset=0, min_x_step=1.0):
         self.x_limits, self.y_limits = x_limits, y_limits
-        self.x_ticks = _nice_ticks(*x_limits, min_step=1.0)  # iterations are whole numbers
+        self.x_ticks = _nice_ticks(*x_limits, min_step=min_x_step)
         self.y_ticks = _nice_ticks(*y_limits)
-        self.left, self.top = _MARGIN_LEFT, _MARGIN_TOP
-        self.right, self.bottom = size[0] - _MARGIN_RIGHT, size[1] - _MARGIN_BOTTOM
+        self.left, self.top = offset + _MARGIN_LEFT, _MARGIN_TOP
+        self.right, self.bottom = offset + size[0] - _MARGIN_RIGHT, size[1] - _MARGIN_BOTTOM
 
     def px(self, x: float) -> float:
-        """The pixel column of iteration ``x``."""
+        """The pixel column of ``x`` (an iteration, a step count or seconds)."""
         lo, hi = self.x_limits
         return self.left + (x - lo) / (hi - lo) * (self.right - self.left)
 
@@ -212,17 +231,27 @@ class _PlotArea:
         return self.bottom - (y - lo) / (hi - lo) * (self.bottom - self.top)
 
 
-def _curve_arrays(rows):
-    """``iteration``, median, q25 and q75 of ``rows`` as float arrays (NaN kept)."""
-    keys = ("iteration", "return_median", "return_q25", "return_q75")
-    return [np.array([row[k] for row in rows], dtype=np.float64) for k in keys]
+def _curve_arrays(rows, x="iteration"):
+    """``x`` (a row field), median, q25 and q75 of ``rows`` as float arrays (NaN kept, and where ``x`` is missing)."""
+    keys = (x, "return_median", "return_q25", "return_q75")
+    return [np.array([row.get(k, np.nan) for row in rows], dtype=np.float64) for k in keys]
 
 
-def _plot_area(rows, threshold) -> _PlotArea:
-    """The plot area fitting every finite value of ``rows`` and the threshold."""
-    it, med, q25, q75 = _curve_arrays(rows)
+def _plot_area(rows, threshold, panel: int = 0) -> _PlotArea:
+    """The plot area of panel ``panel`` (0: iterations, 1: steps, 2: seconds) fitting ``rows`` and the threshold."""
+    xs, med, q25, q75 = _curve_arrays(rows, _PANEL_X[panel])
     ys = np.concatenate([med, q25, q75, [np.nan if threshold is None else threshold]])
-    return _PlotArea(_axis_limits(it), _axis_limits(ys))
+    return _PlotArea(_axis_limits(xs), _axis_limits(ys), offset=panel * _PANEL[0],
+                     min_x_step=0.0 if _PANEL_X[panel] == "seconds" else 1.0)
+
+
+def _tick_label(x: float) -> str:
+    """A short tick label: ``250k``, ``1.5M`` for large values."""
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:g}M"
+    if abs(x) >= 1e4:
+        return f"{x / 1e3:g}k"
+    return f"{x:g}"
 
 
 def _runs(mask):
@@ -291,53 +320,61 @@ def _legend(draw, area, entries, font):
         _text(draw, (x0 + pad + sample + pad, y), label, font, "lm")
 
 
-def plot_learning_curve(path, rows, threshold, title: str) -> None:
-    """Writes a PNG of the median return over seeds, the inter-quartile band and the threshold.
-
-    Drawn with Pillow alone. Non-finite values are left out: the median line and
-    the band break where they are. A lone point is drawn as a dot; with no rows
-    at all the axes and the title are still drawn.
-    """
-    from PIL import Image, ImageDraw
-
-    title_font, font = _fonts()
-    image = Image.new("RGB", _SIZE, _WHITE)
-    draw = ImageDraw.Draw(image)
-    area = _plot_area(rows, threshold)
-    it, med, q25, q75 = _curve_arrays(rows)
-
+def _draw_panel(draw, area, xs, med, q25, q75, threshold, font) -> None:
+    """One panel: grid and ticks, the inter-quartile band, the threshold, the median and the frame."""
     for x in area.x_ticks:
         px = round(area.px(x))
         draw.line([(px, area.top), (px, area.bottom)], fill=_GRID)
         draw.line([(px, area.bottom), (px, area.bottom + 4)], fill=_BLACK)
-        _text(draw, (px, area.bottom + 7), f"{x:g}", font, "mt")
+        _text(draw, (px, area.bottom + 7), _tick_label(x), font, "mt")
     for y in area.y_ticks:
         py = round(area.py(y))
         draw.line([(area.left, py), (area.right, py)], fill=_GRID)
         draw.line([(area.left - 4, py), (area.left, py)], fill=_BLACK)
         _text(draw, (area.left - 7, py), f"{y:g}", font, "rm")
 
-    for start, stop in _runs(np.isfinite(it) & np.isfinite(q25) & np.isfinite(q75)):
-        upper = [(area.px(x), area.py(y)) for x, y in zip(it[start:stop], q75[start:stop])]
-        lower = [(area.px(x), area.py(y)) for x, y in zip(it[start:stop], q25[start:stop])]
+    for start, stop in _runs(np.isfinite(xs) & np.isfinite(q25) & np.isfinite(q75)):
+        upper = [(area.px(x), area.py(y)) for x, y in zip(xs[start:stop], q75[start:stop])]
+        lower = [(area.px(x), area.py(y)) for x, y in zip(xs[start:stop], q25[start:stop])]
         if stop - start == 1:
             draw.line(upper + lower, fill=_BAND, width=5)
         else:
             draw.polygon(upper + lower[::-1], fill=_BAND)
     if threshold is not None:
         _dashed_hline(draw, round(area.py(threshold)), area.left, area.right)
-    for start, stop in _runs(np.isfinite(it) & np.isfinite(med)):
-        points = [(area.px(x), area.py(y)) for x, y in zip(it[start:stop], med[start:stop])]
+    for start, stop in _runs(np.isfinite(xs) & np.isfinite(med)):
+        points = [(area.px(x), area.py(y)) for x, y in zip(xs[start:stop], med[start:stop])]
         if stop - start == 1:
             (x, y), r = points[0], _MEDIAN_WIDTH + 1
             draw.ellipse([x - r, y - r, x + r, y + r], fill=_MEDIAN)
         else:
             draw.line(points, fill=_MEDIAN, width=_MEDIAN_WIDTH, joint="curve")
-
     draw.rectangle([area.left, area.top, area.right, area.bottom], outline=_BLACK)
+
+
+def plot_learning_curve(path, rows, threshold, title: str) -> None:
+    """Writes a PNG of the median return over seeds, the inter-quartile band and the threshold.
+
+    Three panels side by side, the same curve against (a) iterations, (b)
+    cumulative environment steps (the rows' ``env_steps_total``) and (c)
+    training wall-clock seconds (``seconds``); a panel whose field the rows
+    lack (or hold NaN) is drawn empty. Drawn with Pillow alone. Non-finite
+    values are left out: the median line and the band break where they are.
+    A lone point is drawn as a dot; with no rows at all the axes and the
+    title are still drawn.
+    """
+    from PIL import Image, ImageDraw
+
+    title_font, font = _fonts()
+    image = Image.new("RGB", _SIZE, _WHITE)
+    draw = ImageDraw.Draw(image)
+    areas = [_plot_area(rows, threshold, panel) for panel in range(len(_PANEL_X))]
+    for area, field, label in zip(areas, _PANEL_X, _PANEL_LABELS):
+        _draw_panel(draw, area, *_curve_arrays(rows, field), threshold, font)
+        _text(draw, ((area.left + area.right) / 2, _SIZE[1] - 6), label, font, "mb")
+    first = areas[0]
     _text(draw, (_SIZE[0] / 2, 10), title, title_font, "mt")
-    _text(draw, ((area.left + area.right) / 2, _SIZE[1] - 6), "iteration (one policy update)", font, "mb")
-    _vertical_text(image, (14, (area.top + area.bottom) / 2), "mean episode return", font)
+    _vertical_text(image, (14, (first.top + first.bottom) / 2), "mean episode return", font)
 
     entries = [
         ("median over seeds", lambda x0, y, x1: draw.line([(x0, y), (x1, y)], fill=_MEDIAN, width=_MEDIAN_WIDTH)),
@@ -345,7 +382,7 @@ def plot_learning_curve(path, rows, threshold, title: str) -> None:
     ]
     if threshold is not None:
         entries.append((f"solved ({threshold:g})", lambda x0, y, x1: _dashed_hline(draw, round(y), x0, x1)))
-    _legend(draw, area, entries, font)
+    _legend(draw, first, entries, font)
 
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

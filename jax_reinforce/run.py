@@ -549,7 +549,7 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     def save():
         # The checkpoint first: metrics.csv is rebuilt from its history on resume.
         if main_process:
-            save_checkpoint(out, runner.state.params, config, runner.state, runner.history)
+            save_checkpoint(out, runner.state.params, config, runner.state, runner.history_with_seconds())
             write_rows()
 
     def interrupted():
@@ -629,13 +629,14 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
 
     state, history = runner.state, runner.history
     steps_total = int(history["env_steps"].sum())
-    save_checkpoint(out, state.params, config, state, history)
+    save_checkpoint(out, state.params, config, state, runner.history_with_seconds())
     write_rows()
     if trackers:
         trackers.close()
     threshold = env_spec.solve_threshold
     solved_at, failed = np.asarray(state.solved_at), np.asarray(state.failed_at)
-    rows = aggregate_metrics(history, solved_at, runner.solve_scores(), failed)  # every agent of every setting
+    # Every agent of every setting; with the wall-clock seconds for the curve's third panel.
+    rows = aggregate_metrics(runner.history_with_seconds(), solved_at, runner.solve_scores(), failed)
     what = f"{config.num_seeds} seeds" + (f" x {config.num_settings} settings" if config.num_settings > 1 else "")
     plot_learning_curve(out / "learning_curve.png", rows, threshold, f"REINFORCE on {config.env}, {what}")
     if config.num_settings > 1:
@@ -643,7 +644,8 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
 
         setting_rows = sweep_rows(config, state, history, runner.solve_scores())
         write_sweep_csv(out / "sweep.csv", setting_rows)
-        plot_sweep(out / "sweep.png", config, history, threshold, f"REINFORCE on {config.env}: median return per setting")
+        plot_sweep(out / "sweep.png", config, history, threshold, f"REINFORCE on {config.env}: median return per setting",
+                   solved_at, runner.solve_scores())
     steps_per_iteration = history["env_steps"].sum(axis=0)
     if stopped:  # training is complete and saved; a resume only evaluates
         return interrupted()

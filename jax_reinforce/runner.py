@@ -175,6 +175,12 @@ class Runner(RunProgress):
       state: the full seed-batched :class:`jax_reinforce.TrainState` as
         NumPy arrays, updated after every chunk (the same on every process).
       history: ``{metric: (num_seeds, iterations_run)}`` per-seed metrics.
+      seconds: ``(iterations_run,)`` float32 cumulative training wall-clock
+        seconds at the end of each iteration: each chunk's time (its calls
+        and fetches) spread evenly over the iterations it ran, NaN for
+        iterations restored without them. Kept apart from :attr:`history`,
+        which is bitwise the same from run to run; saved in checkpoints as
+        ``history/seconds`` (:meth:`history_with_seconds`).
       env_shards: devices that share one agent's environments (1: none).
       mesh: the ``("seeds", "envs")`` mesh when ``env_shards > 1``, else ``None``.
       owned: the seeds this process trains (its block; every seed when split).
@@ -237,6 +243,7 @@ class Runner(RunProgress):
         self._description = (shape, describe_env(env_spec), sorted((compiler_options or {}).items()))
         self.state = None
         self.history = {name: np.zeros((config.num_agents, 0), self._metric_dtypes[name]) for name in METRIC_NAMES}
+        self.seconds = np.zeros(0, np.float32)
 
     def describe(self) -> str:
         """One line for the log: devices, processes and the layout."""
@@ -293,9 +300,29 @@ class Runner(RunProgress):
         return {name: np.repeat(values, self.config.num_seeds) for name, values in per_setting.items()}
 
     def restore(self, state, history):
-        """Continues from a saved state and metric history (the same on every process)."""
+        """Continues from a saved state and metric history (the same on every process).
+
+        ``history["seconds"]`` (``(num_agents, I)`` or ``(I,)``), where there,
+        restores :attr:`seconds`; without it they are NaN (a checkpoint of an
+        older version), unless :attr:`seconds` already fits the history's width
+        (the runner's own history given back).
+        """
         self.state = state
         self.history = {name: np.asarray(history[name]) for name in self._metric_names}
+        width = self.history["episodes"].shape[1]
+        seconds = history.get("seconds")
+        if seconds is not None:
+            seconds = np.asarray(seconds, np.float32)
+            self.seconds = np.max(seconds, axis=0) if seconds.ndim == 2 and seconds.shape[0] else seconds
+        elif self.seconds.shape != (width,):
+            self.seconds = np.full(width, np.nan, np.float32)
+        if self.seconds.shape != (width,):
+            raise ValueError(f"seconds of {self.seconds.shape} do not fit a history of {width} iterations")
+
+    def history_with_seconds(self) -> dict:
+        """:attr:`history` and ``"seconds"``: :attr:`seconds` repeated for every agent, ``(num_agents, I)``."""
+        seconds = np.broadcast_to(self.seconds, (self.config.num_agents, len(self.seconds)))
+        return {**self.history, "seconds": np.ascontiguousarray(seconds)}
 
     # ------------------------------------------------------------------ running
 
@@ -413,8 +440,11 @@ class Runner(RunProgress):
           for agents that did not train in them); also appended to
           :attr:`history`.
         """
+        import time
+
         import jax
 
+        start = time.perf_counter()
         running = self.running()
         before = int(np.max(np.asarray(self.state.iteration)[running])) if running.any() else 0
         batches = self._batches() if running[self.owned].any() else []
@@ -444,6 +474,12 @@ class Runner(RunProgress):
             full = np.asarray(metrics_all[name][:, :rows], self._metric_dtypes[name])
             chunk_metrics[name] = full
             self.history[name] = np.concatenate([self.history[name], full], axis=1)
+        if rows > 0:
+            elapsed = time.perf_counter() - start
+            finite = self.seconds[np.isfinite(self.seconds)]
+            previous = float(finite[-1]) if finite.size else 0.0
+            ends = previous + elapsed * np.arange(1, rows + 1) / rows
+            self.seconds = np.concatenate([self.seconds, ends.astype(np.float32)])
         return chunk_metrics
 
     def _share_with_processes(self, owned_metrics):

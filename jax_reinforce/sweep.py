@@ -24,6 +24,7 @@ of each setting over environment steps), a ``setting`` column in
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -146,32 +147,37 @@ def setting_evaluation_lines(config: Config, means: dict, threshold) -> list[str
     return lines
 
 
-def plot_sweep(path, config: Config, history, threshold, title: str) -> None:
-    """``sweep.png``: each setting's median return over seeds against its cumulative environment steps.
+def plot_sweep(path, config: Config, history, threshold, title: str, solved_at=None, solve_scores=None) -> None:
+    """``sweep.png``: each setting's median return over its seeds against its environment steps.
 
     The x axis is the median over the setting's seeds of the environment
-    steps taken by the end of each iteration. Drawn with Pillow alone.
+    steps taken by the end of each iteration; a seed that solved carries its
+    solving score from then on (as on the learning curve), when ``solved_at``
+    and ``solve_scores`` (``(A,)``) are given. Drawn with Pillow alone.
     """
     from PIL import Image, ImageDraw
 
-    from jax_reinforce.reporting import _SIZE, _WHITE, _BLACK, _GRID, _PlotArea, _axis_limits, _fonts, _legend
-    from jax_reinforce.reporting import _dashed_hline, _runs, _text, _vertical_text
+    from jax_reinforce.reporting import _BLACK, _GRID, _WHITE, _PlotArea, _axis_limits, _fonts, _legend
+    from jax_reinforce.reporting import _dashed_hline, _runs, _text, _vertical_text, seed_returns_for_curve
 
+    size = (900, 420)
     returns = np.asarray(history["episode_return"], np.float64)
+    if solved_at is not None and solve_scores is not None:
+        returns = seed_returns_for_curve(returns, solved_at, solve_scores)
     steps = np.cumsum(np.asarray(history["env_steps"], np.float64), axis=1)
     curves = []
     for g in range(config.num_settings):
         seeds = slice(g * config.num_seeds, (g + 1) * config.num_seeds)
-        with np.errstate(all="ignore"):
-            med = np.nanmedian(np.where(np.isfinite(returns[seeds]), returns[seeds], np.nan), axis=0) \
-                if returns.shape[1] else np.zeros(0)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an iteration where every seed is NaN
+            med = np.nanmedian(returns[seeds], axis=0) if returns.shape[1] else np.zeros(0)
         curves.append((np.median(steps[seeds], axis=0) if steps.shape[1] else np.zeros(0), med))
     xs = np.concatenate([c[0] for c in curves] + [np.zeros(1)])
     ys = np.concatenate([c[1] for c in curves] + [np.asarray([np.nan if threshold is None else threshold])])
     title_font, font = _fonts()
-    image = Image.new("RGB", _SIZE, _WHITE)
+    image = Image.new("RGB", size, _WHITE)
     draw = ImageDraw.Draw(image)
-    area = _PlotArea(_axis_limits(xs), _axis_limits(ys))
+    area = _PlotArea(_axis_limits(xs), _axis_limits(ys), size=size)
     for x in area.x_ticks:
         px = round(area.px(x))
         draw.line([(px, area.top), (px, area.bottom)], fill=_GRID)
@@ -194,8 +200,8 @@ def plot_sweep(path, config: Config, history, threshold, title: str) -> None:
             label = setting_label(config, config.settings()[g])
             entries.append((label, lambda x0, yy, x1, c=colour: draw.line([(x0, yy), (x1, yy)], fill=c, width=2)))
     draw.rectangle([area.left, area.top, area.right, area.bottom], outline=_BLACK)
-    _text(draw, (_SIZE[0] / 2, 10), title, title_font, "mt")
-    _text(draw, ((area.left + area.right) / 2, _SIZE[1] - 6), "environment steps (median over seeds)", font, "mb")
+    _text(draw, (size[0] / 2, 10), title, title_font, "mt")
+    _text(draw, ((area.left + area.right) / 2, size[1] - 6), "environment steps (median over seeds)", font, "mb")
     _vertical_text(image, (14, (area.top + area.bottom) / 2), "median episode return", font)
     if entries:
         _legend(draw, area, entries, font)

@@ -48,6 +48,7 @@ from jax_reinforce.rollouts import rollout
 __all__ = [
     "TrainState",
     "METRIC_NAMES",
+    "HOST_METRIC_DTYPES",
     "make_optimizer",
     "hyperparameters",
     "HYPERPARAMETERS",
@@ -61,6 +62,9 @@ __all__ = [
 
 METRIC_NAMES = ("episode_return", "episodes", "env_steps", "loss", "grad_norm", "entropy")
 METRIC_DTYPES = {name: jnp.int32 if name in ("episodes", "env_steps") else jnp.float32 for name in METRIC_NAMES}
+# Per-iteration values the host measures, not the program: saved in a checkpoint's history beside the metrics.
+# "seconds": cumulative training wall-clock at the end of the iteration (jax_reinforce.Runner.seconds).
+HOST_METRIC_DTYPES = {"seconds": jnp.float32}
 SOLVE_EPISODES = 100
 # Rows of the trajectory buffers (each row: one step of every environment)
 # per block of the learning pass.

@@ -304,7 +304,12 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny sizes for CI: a smoke test, not a measurement")
     p.add_argument("--repeats", type=int, default=None, help="runs per figure (default 3, 1 with --quick)")
     p.add_argument("--out", default="benchmark.json", help="JSON output path")
+    p.add_argument("--sizes", default=None, help="only these seeds x envs for the throughput table, e.g. 16x256,64x64")
+    p.add_argument("--skip", default="", help="comma-separated sections to leave out: extra, solve, numpy, sweep")
     args = p.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    if skip - {"extra", "solve", "numpy", "sweep"}:
+        p.error(f"--skip takes extra, solve, numpy, sweep; got {args.skip!r}")
     if args.repeats is not None and args.repeats < 1:
         p.error(f"--repeats must be an integer >= 1; got {args.repeats}")
     quick = args.quick
@@ -322,6 +327,8 @@ def main(argv=None):
     # The issue's protocol: make_train, 60 iterations from fresh agents, one device, same run.
     iterations = 2 if quick else 60
     sizes = [(2, 8), (1, 16)] if quick else [(16, 256), (64, 64), (1, 1024), (256, 16)]
+    if args.sizes:
+        sizes = [tuple(int(x) for x in size.split("x")) for size in args.sizes.split(",")]
     devices = min(len(jax.devices()), cores)
     results["throughput"] = []
 
@@ -342,7 +349,8 @@ def main(argv=None):
         row = runner_throughput(seeds, envs, iterations, repeats, devices)
         results["throughput"].append(row)
         show(row)
-    extra = [("single", 1, 8 if quick else 1024, 0), ("rates", 2, 8 if quick else 64, 2 if quick else 4)]
+    extra = [] if "extra" in skip else [("single", 1, 8 if quick else 1024, 0),
+                                        ("rates", 2, 8 if quick else 64, 2 if quick else 4)]
     for variant, seeds, envs, rates in extra:
         row = make_train_throughput(seeds, envs, iterations, repeats, variant, num_rates=rates)
         results["throughput"].append(row)
@@ -372,7 +380,7 @@ def main(argv=None):
 
     base = ["--iterations", "3", "--num-envs", "8", "--eval-episodes", "2"] if quick else []
     results["time_to_solve"] = {}
-    for seeds in ([1] if quick else [1, 4, 256]):  # 4: the defaults
+    for seeds in [] if "solve" in skip else ([1] if quick else [1, 4, 256]):  # 4: the defaults
         r = time_to_solve(base + ["--num-seeds", str(seeds)], repeats)
         results["time_to_solve"][str(seeds)] = r
         for kind in ("cold", "warm"):
@@ -381,38 +389,49 @@ def main(argv=None):
                   f"(import {s['import']:.2f}, compile {s['compile']:.2f}, train {s['train']:.2f}, eval {s['eval']:.2f}); "
                   f"all solved: {r[kind]['all_solved']}", flush=True)
 
-    v0_args = base + ["--env", "CartPole-v0", "--hidden", "8", "--num-seeds", "1"]
-    results["jax_cartpole_v0"] = time_to_solve(v0_args, repeats)
-    # The trainer's use: many agents at once; compared per agent with the NumPy program.
-    many = 4 if quick else 256
-    results["jax_cartpole_v0_many"] = time_to_solve(base + ["--env", "CartPole-v0", "--hidden", "8",
-                                                            "--num-seeds", str(many)], repeats)
-    ref_seeds = [0] if quick else [0, 1, 2, 3, 4]
-    results["numpy_reference"] = numpy_reference_solve(ref_seeds, 30 if quick else 3000)
-    if results["numpy_reference"]["wall_s"] is not None:
-        numpy_s = results["numpy_reference"]["wall_s"]["median"]
-        v0 = results["jax_cartpole_v0"]
-        ratios = speedups(numpy_s, v0)
-        results["ratio_numpy_reference_vs_jax_cartpole_v0"] = ratios
-        print(f"CartPole-v0: NumPy seed program {numpy_s:.2f}s of training (median of "
-              f"{results['numpy_reference']['solved']} solved seeds) vs scripts/train.py --env CartPole-v0 --hidden 8 "
-              f"--num-seeds 1: whole process {v0['cold']['wall_s']['median']:.2f}s cold "
-              f"({ratios['whole_process_cold']:.2f}x), {v0['warm']['wall_s']['median']:.2f}s warm "
-              f"({ratios['whole_process_warm']:.2f}x); its training phase alone "
-              f"{v0['warm']['split_median_s']['train']:.3f}s ({ratios['training_alone_warm']:.1f}x)", flush=True)
-        v0_many = results["jax_cartpole_v0_many"]
-        per_agent = speedups(numpy_s, v0_many, agents=many)
-        results["ratio_numpy_reference_vs_jax_cartpole_v0_many_per_agent"] = per_agent
-        print(f"CartPole-v0, {many} agents at once (--num-seeds {many}): {v0_many['cold']['wall_s']['median']:.2f}s cold, "
-              f"{v0_many['warm']['wall_s']['median']:.2f}s warm, training phase "
-              f"{v0_many['warm']['split_median_s']['train']:.2f}s (all solved: {v0_many['warm']['all_solved']}); "
-              f"per agent against the NumPy program: {per_agent['whole_process_cold']:.0f}x cold, "
-              f"{per_agent['whole_process_warm']:.0f}x warm, {per_agent['training_alone_warm']:.0f}x training phase",
-              flush=True)
-    else:
-        print("CartPole-v0: the NumPy seed program did not solve within its episode budget", flush=True)
+    if "numpy" not in skip:
+        v0_args = base + ["--env", "CartPole-v0", "--hidden", "8", "--num-seeds", "1"]
+        results["jax_cartpole_v0"] = time_to_solve(v0_args, repeats)
+        # The trainer's use: many agents at once; compared per agent with the NumPy program.
+        many = 4 if quick else 256
+        results["jax_cartpole_v0_many"] = time_to_solve(base + ["--env", "CartPole-v0", "--hidden", "8",
+                                                                "--num-seeds", str(many)], repeats)
+        ref_seeds = [0] if quick else [0, 1, 2, 3, 4]
+        results["numpy_reference"] = numpy_reference_solve(ref_seeds, 30 if quick else 3000)
+        if results["numpy_reference"]["wall_s"] is not None:
+            numpy_s = results["numpy_reference"]["wall_s"]["median"]
+            v0 = results["jax_cartpole_v0"]
+            ratios = speedups(numpy_s, v0)
+            results["ratio_numpy_reference_vs_jax_cartpole_v0"] = ratios
+            print(f"CartPole-v0: NumPy seed program {numpy_s:.2f}s of training (median of "
+                  f"{results['numpy_reference']['solved']} solved seeds) vs scripts/train.py --env CartPole-v0 --hidden 8 "
+                  f"--num-seeds 1: whole process {v0['cold']['wall_s']['median']:.2f}s cold "
+                  f"({ratios['whole_process_cold']:.2f}x), {v0['warm']['wall_s']['median']:.2f}s warm "
+                  f"({ratios['whole_process_warm']:.2f}x); its training phase alone "
+                  f"{v0['warm']['split_median_s']['train']:.3f}s ({ratios['training_alone_warm']:.1f}x)", flush=True)
+            v0_many = results["jax_cartpole_v0_many"]
+            per_agent = speedups(numpy_s, v0_many, agents=many)
+            results["ratio_numpy_reference_vs_jax_cartpole_v0_many_per_agent"] = per_agent
+            print(f"CartPole-v0, {many} agents at once (--num-seeds {many}): {v0_many['cold']['wall_s']['median']:.2f}s cold, "
+                  f"{v0_many['warm']['wall_s']['median']:.2f}s warm, training phase "
+                  f"{v0_many['warm']['split_median_s']['train']:.2f}s (all solved: {v0_many['warm']['all_solved']}); "
+                  f"per agent against the NumPy program: {per_agent['whole_process_cold']:.0f}x cold, "
+                  f"{per_agent['whole_process_warm']:.0f}x warm, {per_agent['training_alone_warm']:.0f}x training phase",
+                  flush=True)
+        else:
+            print("CartPole-v0: the NumPy seed program did not solve within its episode budget", flush=True)
 
     # Issue 13: a 6-setting sweep of 16 seeds in one program against 6 runs of 16 seeds.
+    if "sweep" not in skip:
+        sweep_report(results, base, quick, repeats)
+
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def sweep_report(results, base, quick, repeats):
+    """The sweep against one run per setting (:func:`sweep_vs_separate`), printed and stored in ``results``."""
     sweep_base = base + ["--num-seeds", "2" if quick else "16"]
     sweep_values = {"--lr": [0.05, 0.1]} if quick else {"--lr": [0.03, 0.1, 0.3], "--entropy-coef": [0, 0.01]}
     r = sweep_vs_separate(sweep_base, sweep_values, repeats)
@@ -422,10 +441,6 @@ def main(argv=None):
         print(f"{r['settings']} settings x {sweep_base[-1]} seeds, {kind:<8}: {r[kind]['wall_s']['median']:.2f}s whole "
               f"process (compile {s['compile']:.2f}, train {s['train']:.2f}, eval {s['eval']:.2f}); seeds solved "
               f"{r[kind]['seeds_solved']}", flush=True)
-
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
-    return 0
 
 
 if __name__ == "__main__":
