@@ -25,4 +25,8 @@ def test_benchmark_quick_writes_every_section(tmp_path):
     assert set(result["ratio_plain_vs_options"]) == {"2x8", "1x16"}
     assert {"cold", "warm"} <= set(result["time_to_solve"]["1"])
     assert result["jax_cartpole_v0_many"]["args"][-1] == "4"
+    sweep = result["sweep_vs_separate"]  # one sweep of 2 settings against 2 separate runs
+    assert sweep["settings"] == 2 and "--lr" in sweep["values"]
+    assert all(sweep[kind]["wall_s"]["median"] > 0 for kind in ("sweep", "separate"))
+    assert len(sweep["separate"]["runs"][0]["runs"]) == 2
     assert "throughput" in proc.stdout and "wrote" in proc.stdout
