@@ -640,7 +640,7 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     what = f"{config.num_seeds} seeds" + (f" x {config.num_settings} settings" if config.num_settings > 1 else "")
     plot_learning_curve(out / "learning_curve.png", rows, threshold, f"REINFORCE on {config.env}, {what}")
     if config.num_settings > 1:
-        from jax_reinforce.sweep import best_setting, plot_sweep, sweep_rows, write_sweep_csv
+        from jax_reinforce.sweep import BEST_RULE, best_setting, plot_sweep, sweep_rows, write_sweep_csv
 
         setting_rows = sweep_rows(config, state, history, runner.solve_scores())
         write_sweep_csv(out / "sweep.csv", setting_rows)
@@ -686,10 +686,10 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     if config.num_settings > 1:
         best = best_setting(setting_rows)
         summary["settings"] = setting_rows
-        summary["best_setting"] = {"setting": best, "rule": _best_rule(), **setting_rows[best]}
+        summary["best_setting"] = {"setting": best, "rule": BEST_RULE, **setting_rows[best]}
     write_json(out / "summary.json", summary)
     if summary["diverged"]:
-        where = ", ".join(f"{agent_name(config, int(i))} at iteration {at}" for i, at in summary["diverged"].items())
+        where = ", ".join(f"{agent_name(int(i), config.num_seeds, config.num_settings)} at iteration {at}" for i, at in summary["diverged"].items())
         return result("diverged", f"{len(summary['diverged'])} of {config.num_agents} agents diverged (non-finite "
                                   f"loss, gradient, optimizer state or parameters): {where}; each was frozen with "
                                   f"its last finite parameters; try a smaller --lr or a --max-grad-norm",
@@ -697,17 +697,11 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     return result("finished", summary=summary)
 
 
-def _best_rule() -> str:
-    from jax_reinforce.sweep import BEST_RULE
-
-    return BEST_RULE
-
-
-def agent_name(config: Config, agent: int) -> str:
+def agent_name(agent: int, num_seeds: int, num_settings: int = 1) -> str:
     """``"seed 3"``, or in a sweep ``"setting 1 seed 3"`` (agent ``a``: seed ``a % num_seeds`` of setting ``a // num_seeds``)."""
-    if config.num_settings == 1:
+    if num_settings == 1:
         return f"seed {agent}"
-    return f"setting {agent // config.num_seeds} seed {agent % config.num_seeds}"
+    return f"setting {agent // num_seeds} seed {agent % num_seeds}"
 
 
 def report_lines(summary: dict, run_dir) -> list[str]:
@@ -718,16 +712,13 @@ def report_lines(summary: dict, run_dir) -> list[str]:
     num_seeds, settings = summary["num_seeds"], summary.get("num_settings", 1)
     agents = summary.get("num_agents", num_seeds)
 
-    def name(agent: int) -> str:
-        return f"seed {agent}" if settings == 1 else f"setting {agent // num_seeds} seed {agent % num_seeds}"
-
     lines = [
         f"{summary['env']}: {summary['seeds_solved']}/{agents} "
         f"{'seeds' if settings == 1 else f'agents ({settings} settings x {num_seeds} seeds)'} solved in training "
         f"(threshold {summary['solve_threshold']}), {summary['iterations_run']} iterations, "
         f"{summary['env_steps']:,} env steps",
         *(["diverged (frozen with their last finite parameters): "
-           + ", ".join(f"{name(int(i))} at iteration {at}" for i, at in summary["diverged"].items())]
+           + ", ".join(f"{agent_name(int(i), num_seeds, settings)} at iteration {at}" for i, at in summary["diverged"].items())]
           if summary.get("diverged") else []),
         f"time: import {s['import']:.2f}s  compile {s['compile']:.2f}s  train {s['train']:.2f}s  "
         f"eval {s['eval']:.2f}s  total {s['total']:.2f}s  ({summary['env_steps_per_second_train'] / 1e6:.2f}M env-steps/s)",
