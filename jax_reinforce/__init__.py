@@ -27,6 +27,7 @@ Modules, one idea each:
 - ``sweep``: hyper-parameter sweeps x seeds in one program, per-setting results: ``train_sweep``.
 - ``trackers``: opt-in TensorBoard and Weights & Biases logging (imported only when asked).
 - ``gaussian``: the Gaussian policy's log-probability, score function and REINFORCE gradient by hand.
+- ``value``: a learned state-value baseline ``V(s)`` and its squared-error gradient by hand.
 - ``batching``: loops that stop together under ``vmap``.
 - ``distributed``: joining a multi-process job, choosing devices, sharing decisions.
 - ``cli``: the scripts' one-line errors (exit code 2).
@@ -63,6 +64,8 @@ _EXPORTS = {
         "policy_entropy",
     ],
     "gaussian": [
+        "init_gaussian_policy",
+        "initial_log_std",
         "gaussian_log_prob",
         "gaussian_log_prob_grad",
         "gaussian_entropy",
@@ -73,8 +76,9 @@ _EXPORTS = {
         "gaussian_reinforce_objective",
         "gaussian_reinforce_value_and_grad_manual",
     ],
+    "value": ["init_value", "value_predictions", "value_loss", "value_loss_and_grad_manual"],
     "config": ["Config"],
-    "envs": ["EnvSpec", "make_env"],
+    "envs": ["EnvSpec", "make_env", "encode_obs", "store_obs"],
     "returns": ["reward_to_go", "reward_to_go_rows", "complete_episode_mask", "apply_baseline"],
     "rollouts": ["Trajectory", "rollout"],
     "training": [

@@ -187,7 +187,7 @@ def _is_real(value) -> bool:
 
 
 def _check_env(name: str) -> tuple[int, int, int]:
-    """Refuses an environment the trainer cannot run (unknown, continuous, image observations).
+    """Refuses an environment the trainer cannot run (unknown, or MNISTBandit, which downloads data).
 
     Returns:
       ``(obs_dim, n_actions, max_steps)`` of the environment.
@@ -203,8 +203,8 @@ def _check_env(name: str) -> tuple[int, int, int]:
         _fail(
             "env",
             name,
-            f"a gymnax environment with discrete actions and flat observations such as "
-            f"{', '.join(CARTPOLE_NAMES)} or Acrobot-v1 (this one {reason})",
+            f"a gymnax environment such as {', '.join(CARTPOLE_NAMES)}, Acrobot-v1 or Pendulum-v1 "
+            f"(this one {reason})",
         )
     return spec.obs_dim, spec.n_actions, spec.max_steps
 

@@ -1,17 +1,25 @@
 """Evaluating trained policies: greedy episodes in gymnax and in gymnasium.
 
-Two independent implementations of CartPole judge the same parameters:
-gymnax's (JAX, the one the agent trained in) and gymnasium's own
-``CartPoleVectorEnv`` (NumPy, the reference implementation). A policy that
-only exploited a quirk of one would fail in the other.
+Two independent implementations of each classic-control environment judge the
+same parameters: gymnax's (JAX, the one the agent trained in) and gymnasium's
+(NumPy, the reference implementation; :data:`GYMNASIUM_EVAL_ENVS`). A policy
+that only exploited a quirk of one would fail in the other.
+
+Greedy means ``argmax_a logits`` for discrete actions and, for a Gaussian
+policy over a ``Box`` of actions (the network's output is the mean, the last
+layer also holds ``"log_std": (A,)``), the mean clipped to the action bounds:
+the log standard deviation plays no part.
 
 :func:`render_episode` plays one greedy episode in gymnasium and returns its
-frames, for an animated GIF (:func:`jax_reinforce.reporting.write_gif`).
+frames, drawn by :mod:`jax_reinforce.render`, for an animated GIF
+(:func:`jax_reinforce.reporting.write_gif`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from jax_reinforce.render import RENDERABLE_ENVS, draw_cartpole, draw_frame
 
 __all__ = [
     "check_evaluation_size",
@@ -24,11 +32,20 @@ __all__ = [
     "numpy_policy_logits",
     "render_episode",
     "render_unavailable_reason",
+    "draw_cartpole",  # jax_reinforce.render's, importable from here too, where it was
     "GYMNASIUM_EVAL_ENVS",
 ]
 
-# Environments with a gymnasium twin evaluated by :func:`evaluate_gymnasium`.
-GYMNASIUM_EVAL_ENVS = ("CartPole-v0", "CartPole-v1")
+# Environments with a gymnasium twin evaluated by :func:`evaluate_gymnasium`. gymnax 1.0.1 and
+# gymnasium 1.x agree on each one's observation layout, actions, rewards and episode limit (CartPole
+# 200 / 500, Acrobot 500, MountainCar 200, MountainCarContinuous 999, Pendulum 200 steps); stepped from
+# the same state they give the same observations to float32 rounding (gymnax computes in float32,
+# gymnasium mostly in float64), with one exception: in MountainCarContinuous-v0 gymnax stops a car
+# moving left at the goal (position >= 0.45, which never happens) instead of at the left wall
+# (position -1.2): there its car keeps its leftward speed, gymnasium's stops.
+GYMNASIUM_EVAL_ENVS = (
+    "CartPole-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1",
+)
 
 
 def _evaluation_bytes(num_seeds: int, num_episodes: int, widths, max_steps: int) -> int:
@@ -169,14 +186,15 @@ def _start_gymnax_evaluation(params, env_spec, num_episodes: int, keys):
 
 
 def numpy_policy_logits(params, obs):
-    """``policy_logits`` in NumPy for seed-batched params.
+    """``policy_logits`` in NumPy for seed-batched params: the logits, or a Gaussian policy's mean.
 
     Args:
-      params: layers with ``w: (S, fan_in, fan_out)``, ``b: (S, fan_out)``.
+      params: layers with ``w: (S, fan_in, fan_out)``, ``b: (S, fan_out)``
+        (a last layer's ``"log_std"`` is not read).
       obs: ``(S, E, obs_dim)``.
 
     Returns:
-      ``(S, E, A)`` logits, computed in float64.
+      ``(S, E, A)`` outputs, computed in float64.
     """
     h = np.asarray(obs, np.float64)
     for i, layer in enumerate(params):
@@ -186,31 +204,112 @@ def numpy_policy_logits(params, obs):
     return h
 
 
-def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
-    """Undiscounted returns of greedy episodes in gymnasium's own CartPole.
+def _greedy_actions(outputs, action_space):
+    """Greedy actions from ``(..., A)`` outputs: ``argmax`` of the logits, ``(...)``, for a
+    ``Discrete`` space; the mean clipped to ``[low, high]``, ``(..., A)``, for a ``Box``."""
+    if hasattr(action_space, "n"):
+        return np.argmax(outputs, axis=-1)
+    return np.clip(outputs, np.asarray(action_space.low, np.float64), np.asarray(action_space.high, np.float64))
 
-    Uses ``gymnasium.make_vec(env_name, vectorization_mode="vector_entry_point")``
-    (gymnasium's NumPy ``CartPoleVectorEnv``, with its own time limit: 500
-    steps for v1, 200 for v0), ``S * E`` environments at once, and counts the
-    first episode of each.
+
+def _make_gymnasium_env(env_name: str, **kwargs):
+    import warnings
+
+    import gymnasium as gym
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # CartPole-v0's deprecation notice
+        return gym.make(env_name, **kwargs)
+
+
+def _gymnasium_sizes(env_name: str):
+    """``(obs_dim, A, action_space)`` of gymnasium's ``env_name``: ``A`` actions, or action dimensions of a ``Box``."""
+    env = _make_gymnasium_env(env_name)
+    try:
+        space = env.action_space
+        n_actions = int(space.n) if hasattr(space, "n") else int(np.prod(space.shape))
+        return int(np.prod(env.observation_space.shape)), n_actions, space
+    finally:
+        env.close()
+
+
+def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
+    """Undiscounted returns of greedy episodes in gymnasium's own implementation of ``env_name``.
+
+    CartPole runs in ``gymnasium.make_vec(env_name,
+    vectorization_mode="vector_entry_point")`` (gymnasium's NumPy
+    ``CartPoleVectorEnv``), all ``S * E`` episodes at once, reset once with
+    ``seed``. The others have no vector implementation: each episode is a
+    ``gymnasium.make(env_name)`` environment (with its time limit), episode
+    ``e`` of seed ``s`` reset with ``seed + s * E + e`` (the seeds of
+    ``gymnasium.make_vec(..., vectorization_mode="sync")``), played in batches
+    of at most 256 per seed; finished episodes are not stepped again.
+    Actions are greedy: ``argmax`` of the logits, or the mean clipped to a
+    ``Box``'s bounds. Each environment's first episode counts, in full.
 
     Args:
-      params: policy pytree with a leading seed axis ``S`` (NumPy or JAX arrays).
-      env_name: ``"CartPole-v1"`` or ``"CartPole-v0"``.
+      params: policy pytree with a leading seed axis ``S`` (NumPy or JAX arrays);
+        for a ``Box`` of actions the outputs are the means (a last layer's
+        ``"log_std"`` is not used).
+      env_name: one of :data:`GYMNASIUM_EVAL_ENVS`.
       num_episodes: ``E`` per seed.
       seed: the environments' reset seed.
 
     Returns:
       ``(S, E)`` float array of episode returns.
+
+    Raises:
+      ValueError: ``env_name`` has no gymnasium twin here, or the params do
+        not fit its observation size and number of actions.
     """
+    from jax_reinforce.policy import _check_params
+
+    if env_name not in GYMNASIUM_EVAL_ENVS:
+        raise ValueError(f"{env_name!r} has no gymnasium evaluation; evaluated are {', '.join(GYMNASIUM_EVAL_ENVS)}")
+    obs_dim, n_actions, action_space = _gymnasium_sizes(env_name)
+    params = [{k: np.asarray(v) for k, v in layer.items()} for layer in params]
+    _check_params([{k: v[0] for k, v in layer.items()} for layer in params], obs_dim, n_actions, env_name)
+    num_seeds = params[0]["w"].shape[0]
+    if env_name in ("CartPole-v0", "CartPole-v1"):
+        return _cartpole_vector_returns(params, env_name, num_episodes, seed)
+    returns = np.zeros((num_seeds, num_episodes))
+    batch = max(1, min(num_episodes, 256))
+    envs = [_make_gymnasium_env(env_name) for _ in range(batch)]
+    try:
+        for s in range(num_seeds):
+            one = _seed_params(params, s)
+            for start in range(0, num_episodes, batch):
+                episodes = range(start, min(start + batch, num_episodes))
+                resets = [envs[i].reset(seed=seed + s * num_episodes + e)[0] for i, e in enumerate(episodes)]
+                returns[s, start:start + len(episodes)] = _greedy_returns(one, envs[:len(episodes)], resets,
+                                                                         action_space)
+    finally:
+        for env in envs:
+            env.close()
+    return returns
+
+
+def _greedy_returns(one, envs, first_obs, action_space):
+    """Plays the reset ``envs`` greedily under one seed's params to their ends: ``(len(envs),)`` returns."""
+    obs = np.stack(first_obs).astype(np.float64)
+    returns = np.zeros(len(envs))
+    running = np.ones(len(envs), bool)
+    discrete = hasattr(action_space, "n")
+    while running.any():
+        actions = _greedy_actions(numpy_policy_logits(one, obs[None])[0], action_space)
+        for i in np.flatnonzero(running):
+            obs[i], reward, terminated, truncated, _ = envs[i].step(int(actions[i]) if discrete else actions[i])
+            returns[i] += float(reward)
+            running[i] = not (terminated or truncated)
+    return returns
+
+
+def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int):
+    """:func:`evaluate_gymnasium` for CartPole, in gymnasium's ``CartPoleVectorEnv``."""
     import warnings
 
     import gymnasium as gym
 
-    from jax_reinforce.policy import _check_params
-
-    params = [{k: np.asarray(v) for k, v in layer.items()} for layer in params]
-    _check_params([{k: v[0] for k, v in layer.items()} for layer in params], 4, 2, env_name)  # CartPole's sizes
     num_seeds = params[0]["w"].shape[0]
     n = num_seeds * num_episodes
     with warnings.catch_warnings():
@@ -287,100 +386,58 @@ def _seed_params(params, seed: int):
     return [{k: np.asarray(v)[seed : seed + 1] for k, v in layer.items()} for layer in params]
 
 
-def _pygame_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("pygame") is not None
-
-
 def render_unavailable_reason(env_name: str) -> str | None:
-    """Why :func:`render_episode` cannot draw ``env_name``, or ``None`` if it can."""
-    import gymnasium as gym
-
-    if env_name not in gym.envs.registry:
-        return f"{env_name} has no gymnasium version to render"
-    if env_name not in GYMNASIUM_EVAL_ENVS and not _pygame_installed():
-        return f"rendering {env_name} needs pygame (pip install 'gymnasium[classic-control]')"
-    return None
-
-
-def draw_cartpole(state, width: int = 600, height: int = 400) -> np.ndarray:
-    """A CartPole frame drawn like gymnasium's renderer, without pygame.
-
-    Args:
-      state: ``(x, x_dot, theta, theta_dot)``.
-
-    Returns:
-      ``(height, width, 3)`` uint8 RGB: the track, the cart at ``x`` and the
-      pole at angle ``theta`` (gymnasium's geometry: 4.8 units of track across
-      the frame, a pole 2 half-lengths long).
-    """
-    from PIL import Image, ImageDraw
-
-    x, _, theta, _ = (float(v) for v in state)
-    scale = width / 4.8
-    pole_width, pole_len, cart_w, cart_h = 10.0, scale * 1.0, 50.0, 30.0
-    cart_x = x * scale + width / 2.0
-    cart_y = height - 100.0  # the cart's centre line, 100 px above the bottom as in gymnasium
-    axle_y = cart_y - cart_h / 4.0
-    image = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(image)
-    draw.line([(0, cart_y), (width, cart_y)], fill=(0, 0, 0))
-    draw.rectangle([cart_x - cart_w / 2, cart_y - cart_h / 2, cart_x + cart_w / 2, cart_y + cart_h / 2], fill=(0, 0, 0))
-    # The pole as a rectangle rotated by theta about the axle (clockwise for theta > 0).
-    c, s = np.cos(theta), np.sin(theta)
-    corners = []
-    for u, v in ((-pole_width / 2, -pole_width / 2), (-pole_width / 2, pole_len - pole_width / 2),
-                 (pole_width / 2, pole_len - pole_width / 2), (pole_width / 2, -pole_width / 2)):
-        corners.append((cart_x + u * c + v * s, axle_y - (-u * s + v * c)))
-    draw.polygon(corners, fill=(202, 152, 101))
-    r = pole_width / 2
-    draw.ellipse([cart_x - r, axle_y - r, cart_x + r, axle_y + r], fill=(129, 132, 203))
-    return np.asarray(image)
+    """Why :func:`render_episode` cannot draw ``env_name`` (one line), or ``None`` if it can."""
+    if env_name in RENDERABLE_ENVS:
+        return None
+    return (f"only the classic-control environments are drawn ({', '.join(RENDERABLE_ENVS)}); "
+            f"{env_name} is not one")
 
 
 def render_episode(params, env_name: str, seed: int, reset_seed: int = 0):
     """Frames of one greedy episode of one seed in gymnasium.
 
-    Frames come from gymnasium's ``render_mode="rgb_array"``; where pygame
-    (which gymnasium draws with) is not installed, CartPole is drawn by
-    :func:`draw_cartpole` from the same states.
+    The episode is gymnasium's (``gymnasium.make(env_name)``, reset with
+    ``reset_seed``), with :func:`evaluate_gymnasium`'s greedy actions, so its
+    return is that of ``evaluate_gymnasium(params of seed, env_name, 1,
+    reset_seed)``. Frames are drawn by :func:`jax_reinforce.render.draw_frame`
+    from gymnasium's state, never by gymnasium's pygame renderer: the same
+    pictures on every machine, with or without pygame and a display.
 
     Args:
       params: seed-batched policy params.
-      env_name: a gymnasium environment id (see :func:`render_unavailable_reason`).
+      env_name: one of :data:`jax_reinforce.render.RENDERABLE_ENVS` (see
+        :func:`render_unavailable_reason`).
       seed: which seed's policy plays.
       reset_seed: the episode's reset seed.
 
     Returns:
       ``(frames, episode_return)``: a list of ``(H, W, 3)`` uint8 arrays, the
       first after the reset and one after every step.
+
+    Raises:
+      ValueError: :func:`render_unavailable_reason`'s line, or params that do
+        not fit the environment.
     """
-    import warnings
-
-    import gymnasium as gym
-
     reason = render_unavailable_reason(env_name)
     if reason:
         raise ValueError(reason)
-    own_drawing = not _pygame_installed()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # CartPole-v0's deprecation notice
-        env = gym.make(env_name, render_mode=None if own_drawing else "rgb_array")
+    from jax_reinforce.policy import _check_params
+
+    obs_dim, n_actions, action_space = _gymnasium_sizes(env_name)
     one = _seed_params(params, seed)
+    _check_params([{k: v[0] for k, v in layer.items()} for layer in one], obs_dim, n_actions, env_name)
+    discrete = hasattr(action_space, "n")
+    env = _make_gymnasium_env(env_name)
     try:
         obs, _ = env.reset(seed=reset_seed)
-
-        def frame():
-            return draw_cartpole(env.unwrapped.state) if own_drawing else env.render()
-
-        frames, total, done = [frame()], 0.0, False
+        frames, total, done = [draw_frame(env_name, env.unwrapped.state)], 0.0, False
         while not done:
-            action = int(np.argmax(numpy_policy_logits(one, np.asarray(obs)[None, None, :])[0, 0]))
-            obs, reward, terminated, truncated, _ = env.step(action)
+            action = _greedy_actions(numpy_policy_logits(one, np.asarray(obs)[None, None, :])[0, 0], action_space)
+            obs, reward, terminated, truncated, _ = env.step(int(action) if discrete else action)
             total += float(reward)
             done = terminated or truncated
-            frames.append(frame())
+            frames.append(draw_frame(env_name, env.unwrapped.state))
     finally:
         env.close()
     return frames, total

@@ -29,9 +29,11 @@ import jax
 import jax.numpy as jnp
 
 from jax_reinforce.loss import _mask_and_denominator, mlp_backward, mlp_forward
-from jax_reinforce.policy import _check_obs, policy_logits
+from jax_reinforce.policy import _check_obs, init_policy, policy_logits
 
 __all__ = [
+    "init_gaussian_policy",
+    "initial_log_std",
     "gaussian_log_prob",
     "gaussian_log_prob_grad",
     "gaussian_entropy",
@@ -44,6 +46,49 @@ __all__ = [
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def initial_log_std(low, high):
+    """``log sigma_0 = log((high - low) / 4)`` per action dimension: ``mu +- 2 sigma_0`` spans the bounds.
+
+    A fresh policy's mean is near the middle of the range (its output layer
+    is scaled down), so its first actions cover the whole Box without most of
+    them clipped to a bound. An unbounded dimension starts at ``sigma_0 = 1``.
+
+    Args:
+      low, high: the Box's bounds, ``(A,)``.
+
+    Returns:
+      ``(A,)`` float32.
+    """
+    low, high = jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32)
+    width = high - low
+    return jnp.where(jnp.isfinite(width) & (width > 0), jnp.log(jnp.where(width > 0, width, 4.0) / 4), 0.0)
+
+
+def init_gaussian_policy(key, obs_dim: int, hidden, action_low, action_high, dtype=jnp.float32):
+    """A Gaussian policy's parameters: :func:`jax_reinforce.init_policy`'s MLP whose output is the mean.
+
+    The last layer also holds ``"log_std"``, ``(A,)``, the state-independent
+    log standard deviation, learned with the rest (:func:`initial_log_std`
+    of the bounds at first). The network and its checks are the softmax
+    policy's; every function that reads the layers' ``w`` and ``b`` ignores
+    ``log_std``.
+
+    Args:
+      key: a ``jax.random`` key.
+      obs_dim: observation size.
+      hidden: hidden layer widths.
+      action_low, action_high: ``(A,)`` the action Box's bounds.
+      dtype: float dtype of every leaf.
+
+    Returns:
+      ``[{"w", "b"}, ..., {"w", "b", "log_std"}]``.
+    """
+    low = jnp.atleast_1d(jnp.asarray(action_low, jnp.float32))
+    params = init_policy(key, obs_dim, hidden, int(low.shape[0]), dtype)
+    params[-1] = {**params[-1], "log_std": initial_log_std(low, action_high).astype(dtype)}
+    return params
 
 
 def _as_floats(*arrays):

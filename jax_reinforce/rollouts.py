@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax_reinforce.batching import batch_any
+from jax_reinforce.envs import encode_obs, store_obs
 from jax_reinforce.policy import _check_obs, _check_params, _is_int, actions_from_uniform
 
 __all__ = ["Trajectory", "rollout"]
@@ -44,8 +45,13 @@ class Trajectory(NamedTuple):
     """A batch of single-episode trajectories, time-major.
 
     Attributes:
-      obs: ``(T, N, obs_dim)`` observation before each step (0 after the end).
-      actions: ``(T, N)`` int32 actions (0 after the end).
+      obs: ``(T, N, obs_dim)`` observation before each step (0 after the end),
+        as :func:`jax_reinforce.envs.store_obs` stores it: the policy's float
+        dtype, ``uint8`` for 0/1 observations, or ``(T, N)`` int32 indices
+        for a one-hot environment; :func:`jax_reinforce.envs.encode_obs`
+        makes it the network's input.
+      actions: ``(T, N)`` int32 actions, or ``(T, N, A)`` unclipped Gaussian
+        actions for Box action spaces (0 after the end).
       rewards: ``(T, N)`` rewards (0 after the end).
       length: ``(N,)`` int32 number of real steps of each episode.
       finished: ``(N,)`` bool, the episode ended (terminated or reached the
@@ -158,6 +164,12 @@ def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy) -
         )
     if not isinstance(greedy, (bool, np.bool_)):
         raise ValueError(f"greedy must be a bool (static); got {greedy!r}")
+    log_std = params[-1].get("log_std") if hasattr(params[-1], "get") else None
+    if env_spec.continuous and not greedy and jnp.shape(log_std) != (env_spec.n_actions,):
+        raise ValueError(
+            f"{name} has continuous actions: the policy's last layer must hold 'log_std' of shape "
+            f"({env_spec.n_actions},) (jax_reinforce.init_gaussian_policy's); got "
+            f"{None if log_std is None else tuple(jnp.shape(log_std))}")
 
 
 def rollout(
@@ -219,11 +231,20 @@ def rollout(
     )
     step_env = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
     is_truncated = jax.vmap(env.is_truncated, in_axes=(0, None))
-    obs_dtype = params[0]["w"].dtype
+    float_dtype = params[0]["w"].dtype
+    continuous = env_spec.continuous
+    stored = store_obs(env_spec, obs, float_dtype)
+    if continuous:
+        low = jnp.asarray(env_spec.action_low, jnp.float32)
+        high = jnp.asarray(env_spec.action_high, jnp.float32)
+        std = jnp.exp(params[-1]["log_std"]) if not greedy else None
+    else:
+        low = high = std = None
+    action_shape = (env_spec.n_actions,) if continuous else ()
 
     buffers = (
-        jnp.zeros((horizon, num_envs, obs.shape[-1]), obs_dtype),
-        jnp.zeros((horizon, num_envs), jnp.int32),
+        jnp.zeros((horizon, *stored.shape), stored.dtype),
+        jnp.zeros((horizon, num_envs, *action_shape), float_dtype if continuous else jnp.int32),
         jnp.zeros((horizon, num_envs), jnp.float32),
     )
     alive = jnp.full((num_envs,), active, bool)
@@ -238,22 +259,29 @@ def rollout(
             any_alive = jax.lax.pmax(any_alive.astype(jnp.int32), axes) > 0
         return (t < horizon) & batch_any(any_alive)
 
-    def step(carry, uniforms, block_start):
+    def rows(mask, x):
+        """``mask`` ``(N,)`` broadcast against ``x`` ``(N, ...)``."""
+        return mask.reshape(mask.shape + (1,) * (x.ndim - 1))
+
+    def step(carry, noise, block_start):
         t, obs, state, alive, length, finished, (obs_buf, act_buf, rew_buf) = carry
-        obs = obs.astype(obs_dtype)
-        logits = _acting_logits(params, obs)
-        if greedy:
-            action = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        stored = store_obs(env_spec, obs, float_dtype)
+        out = _acting_logits(params, encode_obs(env_spec, stored, float_dtype))
+        if greedy:  # the most likely action: the argmax, or a Gaussian's mean
+            action = out if continuous else jnp.argmax(out, axis=-1).astype(jnp.int32)
+        elif continuous:  # a = mu + sigma eps, learned from unclipped
+            action = out + std * noise[t - block_start]
         else:
-            action = _acting_actions(logits, uniforms[t - block_start])
+            action = _acting_actions(out, noise[t - block_start])
         # Environments that draw randomness in step_env get a key per step;
         # CartPole ignores it and XLA removes the unused computation.
         keys = local(jax.random.split(jax.random.fold_in(step_key, t), total_envs))
-        next_obs, next_state, reward, terminated, _ = step_env(keys, state, action, env_params)
+        sent = jnp.clip(action.astype(jnp.float32), low, high) if continuous else action
+        next_obs, next_state, reward, terminated, _ = step_env(keys, state, sent, env_params)
         ended = terminated | is_truncated(next_state, env_params)
         live = alive.astype(jnp.float32)
-        obs_buf = obs_buf.at[t].set(jnp.where(alive[:, None], obs, 0))
-        act_buf = act_buf.at[t].set(jnp.where(alive, action, 0))
+        obs_buf = obs_buf.at[t].set(jnp.where(rows(alive, stored), stored, 0))
+        act_buf = act_buf.at[t].set(jnp.where(rows(alive, action), action, 0))
         rew_buf = rew_buf.at[t].set(reward.astype(jnp.float32) * live)
         length = length + alive.astype(jnp.int32)
         finished = finished | (alive & ended)
@@ -261,14 +289,22 @@ def rollout(
         return t + 1, next_obs, next_state, alive, length, finished, (obs_buf, act_buf, rew_buf)
 
     def run_block(carry):
-        """Up to UNIFORM_BLOCK steps, with that many rows of uniforms drawn at once."""
+        """Up to UNIFORM_BLOCK steps, with that many rows of random numbers drawn at once.
+
+        One uniform per step and environment for discrete actions, one
+        standard normal per action dimension for Box actions.
+        """
         block_start = carry[0]
-        uniforms = None
+        noise = None
         if not greedy:
             block_key = jax.random.fold_in(action_key, block_start // UNIFORM_BLOCK)
-            uniforms = local(jax.random.uniform(block_key, (UNIFORM_BLOCK, total_envs), dtype=jnp.float32), axis=1)
+            if continuous:
+                draw = jax.random.normal(block_key, (UNIFORM_BLOCK, total_envs, *action_shape), float_dtype)
+            else:
+                draw = jax.random.uniform(block_key, (UNIFORM_BLOCK, total_envs), dtype=jnp.float32)
+            noise = local(draw, axis=1)
         in_block = lambda c: keep_going(c) & (c[0] < block_start + UNIFORM_BLOCK)  # noqa: E731
-        return jax.lax.while_loop(in_block, lambda c: step(c, uniforms, block_start), carry)
+        return jax.lax.while_loop(in_block, lambda c: step(c, noise, block_start), carry)
 
     carry = (jnp.int32(0), obs, state, alive, length, finished, buffers)
     _, _, _, _, length, finished, (obs_buf, act_buf, rew_buf) = jax.lax.while_loop(keep_going, run_block, carry)

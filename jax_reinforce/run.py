@@ -715,7 +715,9 @@ def report_lines(summary: dict, run_dir) -> list[str]:
     lines = [
         f"{summary['env']}: {summary['seeds_solved']}/{agents} "
         f"{'seeds' if settings == 1 else f'agents ({settings} settings x {num_seeds} seeds)'} solved in training "
-        f"(threshold {summary['solve_threshold']}), {summary['iterations_run']} iterations, "
+        + (f"(threshold {summary['solve_threshold']})" if summary["solve_threshold"] is not None
+           else "(no solve threshold: every agent trains all its iterations)")
+        + f", {summary['iterations_run']} iterations, "
         f"{summary['env_steps']:,} env steps",
         *(["diverged (frozen with their last finite parameters): "
            + ", ".join(f"{agent_name(int(i), num_seeds, settings)} at iteration {at}" for i, at in summary["diverged"].items())]

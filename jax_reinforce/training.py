@@ -39,7 +39,12 @@ import optax
 
 from jax_reinforce.batching import batch_any, batch_max
 from jax_reinforce.config import Config
-from jax_reinforce.envs import EnvSpec, make_env
+from jax_reinforce.envs import EnvSpec, encode_obs, make_env
+from jax_reinforce.gaussian import (
+    gaussian_reinforce_objective,
+    gaussian_reinforce_value_and_grad_manual,
+    init_gaussian_policy,
+)
 from jax_reinforce.loss import reinforce_objective, reinforce_value_and_grad_manual
 from jax_reinforce.policy import init_policy
 from jax_reinforce.returns import apply_baseline, reward_to_go_rows
@@ -213,12 +218,27 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
     window = solve_window(config.num_envs)
 
     def block_loss_and_grad(params, obs, actions, weights, mask, entropy_coef, denominator):
-        """Loss, gradient and entropy sum of one block, each a share of the batch's."""
-        args = (params, obs, actions, weights, mask, entropy_coef, denominator)
-        if config.grad == "manual":
-            (loss, entropy_sum), grads = reinforce_value_and_grad_manual(*args)
+        """Loss, gradient and entropy sum of one block, each a share of the batch's.
+
+        A softmax policy for discrete actions; for Box actions a Gaussian
+        whose ``log_std`` is the last layer's, its gradient put back there.
+        """
+        obs = encode_obs(env_spec, obs, jax.tree.leaves(params)[0].dtype)
+        rest = (obs, actions, weights, mask, entropy_coef, denominator)
+        if env_spec.continuous and config.grad == "manual":
+            (loss, entropy_sum), (grads, log_std_grad) = gaussian_reinforce_value_and_grad_manual(
+                params, params[-1]["log_std"], *rest)
+            grads[-1] = {**grads[-1], "log_std": log_std_grad}
             return loss, entropy_sum, grads
-        (loss, entropy_sum), grads = jax.value_and_grad(reinforce_objective, has_aux=True)(*args)
+        if env_spec.continuous:
+            def objective(p, *rest):
+                return gaussian_reinforce_objective(p, p[-1]["log_std"], *rest)
+        else:
+            objective = reinforce_objective
+        if config.grad == "manual":
+            (loss, entropy_sum), grads = reinforce_value_and_grad_manual(params, *rest)
+            return loss, entropy_sum, grads
+        (loss, entropy_sum), grads = jax.value_and_grad(objective, has_aux=True)(params, *rest)
         return loss, entropy_sum, grads
 
     def used_rows(traj):
@@ -352,7 +372,11 @@ def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.f
             given["learning_rate"] = learning_rate
         values = hyperparameters(config, **given)
         init_key, _ = jax.random.split(key)
-        params = init_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.n_actions, dtype)
+        if env_spec.continuous:
+            params = init_gaussian_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.action_low,
+                                          env_spec.action_high, dtype)
+        else:
+            params = init_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.n_actions, dtype)
         opt_state = make_optimizer(config, values["learning_rate"], values["max_grad_norm"]).init(params)
         return TrainState(
             params=params,

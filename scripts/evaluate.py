@@ -5,11 +5,12 @@
     python scripts/evaluate.py RUN_DIR --episodes 20 --gif cartpole.gif
 
 Loads RUN_DIR/checkpoint.npz (checked, never unpickled), plays --episodes
-greedy episodes per seed in gymnax and, for CartPole, in gymnasium's own
-implementation, and prints the mean return of every seed. ``--gif PATH``
-renders one gymnasium episode of the best seed. Every failure is one line on
-stderr: bad input (a flag, a path, the JAX environment) exit code 2, a GIF
-that cannot be written 1, SIGINT or SIGTERM at any moment 130 / 143.
+greedy episodes per seed in gymnax and, for the classic-control environments,
+in gymnasium's own implementation, and prints the mean return of every seed.
+``--gif PATH`` renders one gymnasium episode of the best seed (classic-control
+environments only). Every failure is one line on stderr: bad input (a flag,
+a path, the JAX environment) exit code 2, a GIF that cannot be written 1,
+SIGINT or SIGTERM at any moment 130 / 143.
 """
 
 from __future__ import annotations
@@ -119,9 +120,6 @@ def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
 
         print("\n".join(setting_evaluation_lines(config, means, env_spec.solve_threshold)))
     if gif is not None:
-        # gymnasium draws with pygame where installed: no window, no sound card wanted.
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         best = best_seed(results)
         frames, episode_return = render_episode(params, config.env, best, reset_seed=seed)
         try:

@@ -102,7 +102,8 @@ BAD_VALUES = [
     (["--hidden", "3000000000"], ["--hidden", "3000000000", "2147483647"], {"hidden": (3000000000,)}),
     # Names: unknown environments, optimizers, gradients, baselines.
     (["--env", "CartPole-v9"], ["--env", "'CartPole-v9'", "not a gymnax environment", "Acrobot-v1"], {"env": "CartPole-v9"}),
-    (["--env", "Pendulum-v1"], ["--env", "'Pendulum-v1'", "continuous actions"], {"env": "Pendulum-v1"}),
+    (["--env", "MNISTBandit-bsuite"], ["--env", "'MNISTBandit-bsuite'", "downloads the MNIST data set"],
+     {"env": "MNISTBandit-bsuite"}),
     (["--env", ""], ["--env", "''"], {"env": ""}),
     (["--optimizer", "adamw"], ["--optimizer", "'adamw'", "adam, sgd, rmsprop"], {"optimizer": "adamw"}),
     (["--grad", "numeric"], ["--grad", "'numeric'", "autodiff, manual"], {"grad": "numeric"}),
