@@ -71,7 +71,11 @@ __all__ = [
 ]
 
 FORMAT_NAME = "jax-reinforce-checkpoint"
-FORMAT_VERSION = 2  # 2: the state holds each agent's hyper-parameters; a sweep's agents
+# 2: the state holds each agent's hyper-parameters (a sweep's agents); 3: and, with a value baseline,
+# V(s)'s network and optimizer state. A version-2 checkpoint (no value baseline) has the entries of a
+# version-3 one of the same config, so both are read.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 CHECKPOINT_NAME = "checkpoint.npz"
 # The declared (uncompressed) size each small entry ("format", "format_version", "config") may have.
 TEXT_ENTRY_BYTES = 4 * 2**20
@@ -396,10 +400,11 @@ def _read_config(archive, path: Path, members: dict) -> tuple[dict, object]:
     if _text_entry(small, "format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is not a jax-reinforce checkpoint (no format tag {FORMAT_NAME!r})")
     version = small.get("format_version")
-    if version is None or version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
+    if (version is None or version.shape != () or version.dtype.kind not in "iu"
+            or int(version) not in READABLE_VERSIONS):
         raise CheckpointError(
             f"checkpoint {path} has format version {None if version is None else version.tolist()!r}; "
-            f"this version of jax-reinforce reads version {FORMAT_VERSION}"
+            f"this version of jax-reinforce reads versions {' and '.join(map(str, READABLE_VERSIONS))}"
         )
     text = _text_entry(small, "config")
     if text is None:
@@ -422,7 +427,8 @@ def _refuse_non_finite(arrays: dict, path: Path, num_seeds: int) -> None:
         failed = None  # not a marking (load_train_state refuses such a state)
     diverged = failed >= 0 if failed is not None else np.zeros(num_seeds, bool)
     for name, value in arrays.items():
-        if not name.startswith(("params/", "state/opt_state/")) or value.dtype.kind not in "fc":
+        learned = ("params/", "state/opt_state/", "state/value_params/", "state/value_opt_state/")
+        if not name.startswith(learned) or value.dtype.kind not in "fc":
             continue
         if value.shape[:1] != (num_seeds,):
             continue  # a state that does not fit: load_train_state refuses it

@@ -96,7 +96,7 @@ def add_config_flags(parser: argparse.ArgumentParser, title: str = "config (ever
         default = getattr(defaults, flag.field)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         help_text = f"{flag.help} (default: {shown})"
-        if flag.field == "stop_when_solved":
+        if isinstance(default, bool):  # --flag / --no-flag
             group.add_argument(flag.flag, dest=flag.field, action=argparse.BooleanOptionalAction, default=None,
                                help=help_text)
         else:

@@ -28,10 +28,10 @@ __all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES", "ALLO
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 GRADIENTS = ("autodiff", "manual")
-BASELINES = ("none", "mean", "normalize")
+BASELINES = ("none", "mean", "normalize", "value")
 
 # The command-line flag of each field, where it is not --field-name.
-FLAG_NAMES = {"learning_rate": "--lr"}
+FLAG_NAMES = {"learning_rate": "--lr", "value_learning_rate": "--value-lr"}
 
 # Counts and widths become array shapes and int32 counters.
 INT32_MAX = 2**31 - 1
@@ -56,6 +56,9 @@ ALLOWED = {
     "entropy_coef": "a finite number >= 0",
     "max_grad_norm": "None or a finite number > 0",
     "baseline": "one of " + ", ".join(BASELINES),
+    "value_hidden": f"a tuple of layer widths, each an integer in [1, {INT32_MAX}] (e.g. (64, 64))",
+    "value_learning_rate": "a finite number > 0",
+    "normalize_advantages": "True or False",
     "grad": "one of " + ", ".join(GRADIENTS),
     "seed": "an integer in [0, 2**32)",
     "rollout_steps": f"None or an integer in [1, {INT32_MAX}]",
@@ -77,11 +80,17 @@ def config_error(field: str, value: Any, allowed: str | None = None) -> ValueErr
     return ValueError(f"{field} ({flag_of(field)}) must be {allowed or ALLOWED[field]}; got {value!r}")
 
 
-def _parse_hidden(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p.strip()) for p in text.split(","))
-    except ValueError:
-        raise config_error("hidden", text, "comma-separated layer widths, each an integer >= 1 (e.g. 8 or 64,64)") from None
+def _parse_widths(field: str):
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(p.strip()) for p in text.split(","))
+        except ValueError:
+            raise config_error(field, text, "comma-separated layer widths, each an integer >= 1 (e.g. 8 or 64,64)") from None
+
+    return parse
+
+
+_parse_hidden = _parse_widths("hidden")
 
 
 def _parse_optional(convert):
@@ -125,7 +134,7 @@ class FieldFlag:
 
 # Every Config field's flag, in Config's order: the one table the command line is built from.
 FLAGS = (
-    FieldFlag("env", str, "gymnax environment: CartPole-v1, CartPole-v0, Acrobot-v1, ..."),
+    FieldFlag("env", str, "any gymnax environment but MNISTBandit-bsuite: CartPole-v1, Pendulum-v1, Breakout-MinAtar, ..."),
     FieldFlag("hidden", _parse_hidden, "hidden layer widths, e.g. 8 or 64,64"),
     FieldFlag("num_envs", int, "environments per agent (one episode each per iteration)"),
     FieldFlag("num_seeds", int, "agents trained at once"),
@@ -136,7 +145,10 @@ FLAGS = (
     FieldFlag("entropy_coef", float, "entropy bonus weight (a list sweeps it)", sweepable=True),
     FieldFlag("max_grad_norm", _parse_optional(float), "clip the global gradient norm ('none' to disable; a list "
               "sweeps it)", sweepable=True),
-    FieldFlag("baseline", str, "one of " + ", ".join(BASELINES)),
+    FieldFlag("baseline", str, "one of " + ", ".join(BASELINES) + " (value: a learned V(s))"),
+    FieldFlag("value_hidden", _parse_widths("value_hidden"), "hidden layer widths of --baseline value's V(s)"),
+    FieldFlag("value_learning_rate", float, "learning rate of --baseline value's V(s)"),
+    FieldFlag("normalize_advantages", _parse_bool, "with --baseline value: centre and scale G - V(s) per batch"),
     FieldFlag("grad", str, "one of " + ", ".join(GRADIENTS) + " (manual: the hand-derived gradient)"),
     FieldFlag("seed", int, "root seed; agent i uses fold_in(seed, i)"),
     FieldFlag("rollout_steps", _parse_optional(int), "rollout window (default: the episode limit)"),
@@ -253,6 +265,9 @@ def _training_bytes(config: "Config", obs_dim: int, n_actions: int, max_steps: i
     block = min(32, window)  # jax_reinforce.training.BLOCK_ROWS
     words = (8 * params + window * config.num_envs * (obs_dim + 6)
              + 3 * block * config.num_envs * (sum(config.hidden) + n_actions))
+    if config.baseline == "value":  # V(s): its parameters as the policy's, its predictions, one block's activations
+        value_params = sum((fan_in + 1) * fan_out for fan_in, fan_out in _layer_shapes(obs_dim, config.value_hidden, 1))
+        words += 8 * value_params + window * config.num_envs + 3 * block * config.num_envs * (sum(config.value_hidden) + 1)
     return 4 * words * config.num_agents
 
 
@@ -270,8 +285,13 @@ def training_memory_bytes(config: "Config") -> int:
                           parameters, the kept old ones)
         T N (d + 6)       the rollout's buffers and the learning pass's per-step
                           arrays: observation, action, reward, return, mask,
-                          weight, alive
+                          weight, alive (0/1 observations are stored in one
+                          byte each, so this overestimates them)
         3 B N (H + A)     one block's activations, forward and backward
+
+    plus, with ``baseline="value"``, the same for ``V(s)``'s network (its
+    ``P_V`` parameters, ``H_V`` hidden units, one output) and its ``T N``
+    predictions: ``8 P_V + T N + 3 B N (H_V + 1)``.
 
     times ``num_seeds``: one call holds every seed, as on a GPU (on a CPU the
     runner trains them in smaller calls, so this overestimates there). The
@@ -348,8 +368,15 @@ class Config:
       distinct values: a sweep. Every combination (:meth:`settings`) times
       ``num_seeds`` agents trains in one compiled program, and agent ``i`` of
       a setting equals the agent trained alone with that setting and seed ``i``.
-      baseline: ``"none"``, ``"mean"`` or ``"normalize"`` (returns centred and
-        scaled per batch).
+      baseline: ``"none"``, ``"mean"``, ``"normalize"`` (returns centred and
+        scaled per batch) or ``"value"`` (a learned state value ``V(s)``
+        subtracted: REINFORCE with baseline).
+      value_hidden: hidden widths of ``V(s)``'s network (``baseline="value"``).
+      value_learning_rate: its optimizer's step size; ``V`` is fitted to the
+        reward-to-go in the same update as the policy, with the policy's
+        optimizer (unclipped).
+      normalize_advantages: with ``baseline="value"``, the weights ``G - V(s)``
+        are centred and scaled per batch (as ``"normalize"`` does the returns).
       grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (the hand-derived
         gradient, :func:`jax_reinforce.reinforce_grad_manual`).
       seed: the root seed; agent ``i`` uses ``fold_in(PRNGKey(seed), i)``.
@@ -370,6 +397,9 @@ class Config:
     entropy_coef: float | tuple[float, ...] = 0.0
     max_grad_norm: float | None | tuple[float | None, ...] = None
     baseline: str = "normalize"
+    value_hidden: tuple[int, ...] = (64, 64)
+    value_learning_rate: float = 0.01
+    normalize_advantages: bool = True
     grad: str = "autodiff"
     seed: int = 0
     rollout_steps: int | None = None
@@ -378,12 +408,13 @@ class Config:
     def __post_init__(self):
         if not isinstance(self.env, str) or not self.env.strip():
             _fail("env", self.env)
-        hidden = self.hidden
-        if isinstance(hidden, list):
-            hidden = tuple(hidden)
-            object.__setattr__(self, "hidden", hidden)
-        if not isinstance(hidden, tuple) or not all(_is_int(h) and 1 <= h <= INT32_MAX for h in hidden):
-            _fail("hidden", self.hidden)
+        for field in ("hidden", "value_hidden"):
+            widths = getattr(self, field)
+            if isinstance(widths, list):
+                widths = tuple(widths)
+                object.__setattr__(self, field, widths)
+            if not isinstance(widths, tuple) or not all(_is_int(h) and 1 <= h <= INT32_MAX for h in widths):
+                _fail(field, getattr(self, field))
         for field in ("num_envs", "num_seeds", "iterations"):
             value = getattr(self, field)
             if not _is_int(value) or not 1 <= value <= INT32_MAX:
@@ -413,8 +444,12 @@ class Config:
             not _is_int(self.rollout_steps) or not 1 <= self.rollout_steps <= INT32_MAX
         ):
             _fail("rollout_steps", self.rollout_steps)
-        if not isinstance(self.stop_when_solved, bool):
-            _fail("stop_when_solved", self.stop_when_solved)
+        if not _is_real(self.value_learning_rate) or self.value_learning_rate <= 0:
+            _fail("value_learning_rate", self.value_learning_rate)
+        _check_float32("value_learning_rate", self.value_learning_rate, zero_ok=False)
+        for field in ("stop_when_solved", "normalize_advantages"):
+            if not isinstance(getattr(self, field), bool):
+                _fail(field, getattr(self, field))
         # Last: it may load gymnax, and every cheaper mistake is reported first.
         _check_sizes(self, *_check_env(self.env))
 
@@ -430,7 +465,7 @@ class Config:
         for field, text in texts.items():
             if field not in parsers:
                 raise ValueError(f"unknown config field {field!r}; allowed: {sorted(parsers)}")
-            if isinstance(text, str) and "," in text and field not in SWEEPABLE and field != "hidden":
+            if isinstance(text, str) and "," in text and field not in (*SWEEPABLE, "hidden", "value_hidden"):
                 raise ValueError(
                     f"{field} ({flag_of(field)}) takes one value: it shapes the compiled program, so it cannot be "
                     f"swept (only {', '.join(flag_of(f) for f in SWEEPABLE)} take comma-separated lists); "
@@ -477,6 +512,7 @@ class Config:
         """A JSON-ready dict (``hidden`` and swept fields as lists)."""
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        d["value_hidden"] = list(self.value_hidden)
         for field in self.swept:
             d[field] = list(getattr(self, field))
         return d
@@ -491,7 +527,7 @@ class Config:
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; allowed: {sorted(known)}")
         d = dict(d)
-        for field in ("hidden", *SWEEPABLE):
+        for field in ("hidden", "value_hidden", *SWEEPABLE):
             if isinstance(d.get(field), list):
                 d[field] = tuple(d[field])
         return cls(**d)

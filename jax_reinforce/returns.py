@@ -13,9 +13,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["reward_to_go", "reward_to_go_rows", "complete_episode_mask", "apply_baseline", "BASELINES"]
+from jax_reinforce.config import BASELINES
 
-BASELINES = ("none", "mean", "normalize")
+__all__ = ["reward_to_go", "reward_to_go_rows", "complete_episode_mask", "apply_baseline", "BASELINES"]
 
 
 def reward_to_go(rewards, episode_end, gamma):
@@ -97,7 +97,8 @@ def complete_episode_mask(episode_end):
     return jnp.flip(jnp.cumsum(jnp.flip(ends, 0), axis=0) > 0, 0)
 
 
-def apply_baseline(returns, mask, baseline: str, axis_name: str | None = None):
+def apply_baseline(returns, mask, baseline: str, axis_name: str | None = None, values=None,
+                   normalize_advantages: bool = True):
     """Per-step weights for the policy gradient from the returns.
 
     - ``"none"``: ``w = G`` (plain REINFORCE).
@@ -105,6 +106,9 @@ def apply_baseline(returns, mask, baseline: str, axis_name: str | None = None):
     - ``"normalize"``: ``w = (G - mean(G)) / (std(G) + 1e-8)`` (return
       normalisation; a per-batch scale of the step size as well as a baseline);
       ``w = 0`` when the returns do not differ beyond float rounding.
+    - ``"value"``: ``w = G - V(s)``, the advantage over a learned state value
+      (``values``); with ``normalize_advantages`` centred and scaled as
+      ``"normalize"`` does the returns.
 
     Args:
       returns: ``(...)`` reward-to-go.
@@ -113,6 +117,8 @@ def apply_baseline(returns, mask, baseline: str, axis_name: str | None = None):
       axis_name: a mapped axis over which the batch is split (environments
         sharded over devices); the mean and standard deviation are then
         those of the whole batch (``lax.psum`` of the sums and counts).
+      values: ``(...)`` ``V(s)`` of each step, for ``"value"``.
+      normalize_advantages: see ``"value"``.
 
     Returns:
       ``(...)`` weights; 0 where ``mask`` is 0.
@@ -120,17 +126,35 @@ def apply_baseline(returns, mask, baseline: str, axis_name: str | None = None):
     mask = jnp.asarray(mask, returns.dtype)
     if baseline == "none":
         return returns * mask
-    total = (lambda x: x) if axis_name is None else (lambda x: jax.lax.psum(x, axis_name))
-    count = jnp.maximum(total(jnp.sum(mask)), 1.0)
-    mean = total(jnp.sum(returns * mask)) / count
-    centred = (returns - mean) * mask
+    if baseline == "value":
+        if values is None:
+            raise ValueError('baseline "value" needs the values V(s) of the steps')
+        advantages = returns - jnp.asarray(values, returns.dtype)
+        if not normalize_advantages:
+            return advantages * mask
+        return _normalized(advantages, mask, axis_name)
     if baseline == "mean":
-        return centred
+        return _centred(returns, mask, axis_name)[0]
     if baseline == "normalize":
-        std = jnp.sqrt(total(jnp.sum(centred**2)) / count)
-        # Returns that are all equal leave only rounding noise in ``centred``
-        # (about 1e-7 of the mean in float32); dividing noise by noise would
-        # give weights of order 1, so a spread below that level counts as none.
-        spread = std > 1e-6 * jnp.abs(mean)
-        return jnp.where(spread, centred / (std + 1e-8), 0.0)
+        return _normalized(returns, mask, axis_name)
     raise ValueError(f"baseline must be one of {BASELINES}; got {baseline!r}")
+
+
+def _centred(x, mask, axis_name):
+    """``((x - mean) * mask, mean, count)`` over the masked entries of the (maybe split) batch."""
+    total = (lambda v: v) if axis_name is None else (lambda v: jax.lax.psum(v, axis_name))
+    count = jnp.maximum(total(jnp.sum(mask)), 1.0)
+    mean = total(jnp.sum(x * mask)) / count
+    return (x - mean) * mask, mean, count
+
+
+def _normalized(x, mask, axis_name):
+    """``(x - mean) / (std + 1e-8)`` over the masked entries, 0 where they do not differ beyond rounding."""
+    centred, mean, count = _centred(x, mask, axis_name)
+    total = (lambda v: v) if axis_name is None else (lambda v: jax.lax.psum(v, axis_name))
+    std = jnp.sqrt(total(jnp.sum(centred**2)) / count)
+    # Values that are all equal leave only rounding noise in ``centred``
+    # (about 1e-7 of the mean in float32); dividing noise by noise would
+    # give weights of order 1, so a spread below that level counts as none.
+    spread = std > 1e-6 * jnp.abs(mean)
+    return jnp.where(spread, centred / (std + 1e-8), 0.0)

@@ -49,12 +49,14 @@ from jax_reinforce.loss import reinforce_objective, reinforce_value_and_grad_man
 from jax_reinforce.policy import init_policy
 from jax_reinforce.returns import apply_baseline, reward_to_go_rows
 from jax_reinforce.rollouts import rollout
+from jax_reinforce.value import init_value, value_loss, value_loss_and_grad_manual, value_predictions
 
 __all__ = [
     "TrainState",
     "METRIC_NAMES",
     "HOST_METRIC_DTYPES",
     "make_optimizer",
+    "make_value_optimizer",
     "hyperparameters",
     "HYPERPARAMETERS",
     "make_train",
@@ -87,6 +89,9 @@ class TrainState(NamedTuple):
     Attributes:
       params: policy parameters.
       opt_state: optax state of ``chain(clip_by_global_norm, optimizer)``.
+      value_params: ``V(s)``'s network with ``baseline="value"``
+        (:func:`jax_reinforce.init_value`), else ``()``.
+      value_opt_state: its optimizer's state (:func:`make_value_optimizer`), else ``()``.
       hparams: ``{name: float32 scalar}`` for each of :data:`HYPERPARAMETERS`
         (``max_grad_norm`` ``inf`` when unclipped): this agent's values,
         traced inputs of the compiled programs.
@@ -103,6 +108,8 @@ class TrainState(NamedTuple):
 
     params: Any
     opt_state: Any
+    value_params: Any
+    value_opt_state: Any
     hparams: dict
     key: jax.Array
     iteration: jax.Array
@@ -177,6 +184,12 @@ def make_optimizer(config: Config, learning_rate=None, max_grad_norm=None) -> op
     return optax.chain(optax.clip_by_global_norm(values["max_grad_norm"]), base(values["learning_rate"]))
 
 
+def make_value_optimizer(config: Config) -> optax.GradientTransformation:
+    """The optimizer of ``V(s)`` (``baseline="value"``): ``config.optimizer`` at ``config.value_learning_rate``, unclipped."""
+    base = {"adam": optax.adam, "sgd": optax.sgd, "rmsprop": optax.rmsprop}[config.optimizer]
+    return base(config.value_learning_rate)
+
+
 def _hyperparameter(config: Config, name: str, value=None):
     """``value`` (may be traced), else the config's as a float32 scalar (``None`` max_grad_norm: ``inf``)."""
     if value is not None:
@@ -246,45 +259,91 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         used = jnp.max(traj.length)
         return batch_max(jax.lax.pmax(used, loop_axes) if loop_axes else used)
 
-    def policy_gradient(params, traj, weights, mask, used, entropy_coef):
-        """``(loss, grads, mean_entropy)`` over the rows the episodes used.
+    def over_used_rows(traj, used, arrays, fold, init):
+        """Folds ``fold(carry, block_arrays, fresh)`` over the rows the episodes used, block by block.
 
         The buffers hold ``T`` rows (the window) but the longest episode may
-        have used far fewer. The loss is a sum over steps, so it is computed
-        block by block (:data:`BLOCK_ROWS` rows of every environment at a
-        time) over the used rows only, each block divided by the whole
-        batch's denominator; the sum of the blocks is the batch's loss and
-        gradient. Under ``vmap`` with ``axis_name`` the block count is shared
-        by the batch, so the slices stay plain slices.
+        have used far fewer. Sums over steps are taken block by block
+        (:data:`BLOCK_ROWS` rows of every environment at a time) over the
+        used rows only. The last block is shifted back to stay inside the
+        buffer; ``fresh`` ``(block, 1)`` marks the rows it does not share with
+        the block before. Under ``vmap`` with ``axis_name`` the block count is
+        shared by the batch, so the slices stay plain slices.
         """
         horizon = traj.rewards.shape[0]
         block = min(BLOCK_ROWS, horizon)
         num_blocks = (used + block - 1) // block
-        dtype = jax.tree.leaves(params)[0].dtype
-        denominator = jnp.maximum(env_total(jnp.sum(mask.astype(dtype))), 1.0)
-        zeros = jax.tree.map(jnp.zeros_like, params)
 
         def body(carry):
-            b, loss, grads, entropy_sum = carry
-            # The last block is shifted back to stay inside the buffer; rows it
-            # shares with the block before are given no weight.
+            b, inner = carry
             start = jnp.minimum(b * block, horizon - block)
             fresh = (start + jnp.arange(block) >= b * block)[:, None]
             rows = lambda x: jax.lax.dynamic_slice_in_dim(x, start, block, axis=0)  # noqa: E731
             # The barrier keeps XLA from hoisting the per-block work out of the
             # loop onto the whole buffer (which would undo the blocking).
-            block_inputs = jax.lax.optimization_barrier(
-                (rows(traj.obs), rows(traj.actions), rows(weights), rows(mask) * fresh)
-            )
-            # One flat batch of block * N samples: the layers' products are plain 2-D dots.
-            flat = [x.reshape(-1, *x.shape[2:]) for x in block_inputs]
-            l, e, g = block_loss_and_grad(params, *flat, entropy_coef, denominator)
-            return b + 1, loss + l, jax.tree.map(jnp.add, grads, g), entropy_sum + e
+            block_arrays = jax.lax.optimization_barrier(tuple(rows(x) for x in arrays))
+            return b + 1, fold(inner, block_arrays, start, fresh)
 
-        carry = (jnp.int32(0), jnp.zeros((), denominator.dtype), zeros, jnp.zeros((), denominator.dtype))
-        _, loss, grads, entropy_sum = jax.lax.while_loop(lambda c: c[0] < num_blocks, body, carry)
+        return jax.lax.while_loop(lambda c: c[0] < num_blocks, body, (jnp.int32(0), init))[1]
+
+    def flat(x):
+        """One flat batch of block * N samples: the layers' products are plain 2-D dots."""
+        return x.reshape(-1, *x.shape[2:])
+
+    def denominator_of(params, mask):
+        dtype = jax.tree.leaves(params)[0].dtype
+        return jnp.maximum(env_total(jnp.sum(mask.astype(dtype))), 1.0)
+
+    def policy_gradient(params, traj, weights, mask, used, entropy_coef):
+        """``(loss, grads, mean_entropy)`` over the rows the episodes used.
+
+        The loss is a sum over steps, each block divided by the whole
+        batch's denominator; the sum of the blocks is the batch's loss and
+        gradient.
+        """
+        denominator = denominator_of(params, mask)
+
+        def fold(carry, block_arrays, start, fresh):
+            loss, grads, entropy_sum = carry
+            obs, actions, block_weights, block_mask = block_arrays
+            l, e, g = block_loss_and_grad(params, flat(obs), flat(actions), flat(block_weights),
+                                          flat(block_mask * fresh), entropy_coef, denominator)
+            return loss + l, jax.tree.map(jnp.add, grads, g), entropy_sum + e
+
+        zero = jnp.zeros((), denominator.dtype)
+        init = (zero, jax.tree.map(jnp.zeros_like, params), zero)
+        loss, grads, entropy_sum = over_used_rows(traj, used, (traj.obs, traj.actions, weights, mask), fold, init)
         loss, grads, entropy_sum = env_total((loss, grads, entropy_sum))
         return loss, grads, entropy_sum / denominator
+
+    def value_fit(value_params, traj, returns, mask, used):
+        """``(values, loss, grads)`` of ``V(s)`` over the rows the episodes used.
+
+        ``values`` ``(T, N)``: ``V(s_t)`` of every used row (0 beyond), the
+        baseline of this iteration's weights; ``loss`` and ``grads``:
+        :func:`jax_reinforce.value_loss` of the reward-to-go over the masked
+        steps (``D`` the batch's count), summed block by block as the policy's.
+        """
+        denominator = denominator_of(value_params, mask)
+        dtype = denominator.dtype
+
+        def fold(carry, block_arrays, start, fresh):
+            values, loss, grads = carry
+            obs, block_returns, block_mask = block_arrays
+            inputs = encode_obs(env_spec, flat(obs), dtype)
+            args = (inputs, flat(block_returns), flat(block_mask * fresh), denominator)
+            if config.grad == "manual":
+                l, g = value_loss_and_grad_manual(value_params, *args)
+            else:
+                l, g = jax.value_and_grad(value_loss)(value_params, *args)
+            v = value_predictions(value_params, inputs).reshape(block_returns.shape)
+            values = jax.lax.dynamic_update_slice_in_dim(values, v.astype(values.dtype), start, axis=0)
+            return values, loss + l, jax.tree.map(jnp.add, grads, g)
+
+        init = (jnp.zeros(traj.rewards.shape, dtype), jnp.zeros((), dtype), jax.tree.map(jnp.zeros_like, value_params))
+        values, loss, grads = over_used_rows(traj, used, (traj.obs, returns, mask), fold, init)
+        loss, grads = env_total((loss, grads))
+        return values, loss, grads
 
     def iteration(state: TrainState, active):
         key = jax.random.fold_in(state.key, state.iteration)
@@ -298,7 +357,16 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         returns = reward_to_go_rows(traj.rewards, traj.episode_end, hp["gamma"], used)
         # Only steps of episodes that ended inside the window carry weight.
         mask = (traj.alive & traj.finished[None, :]).astype(jnp.float32)
-        weights = apply_baseline(returns, mask, config.baseline, env_axis_name)
+        if config.baseline == "value":  # V fitted to this batch's returns; its values before the update weigh it
+            values, v_loss, v_grads = value_fit(state.value_params, traj, returns, mask, used)
+            v_updates, value_opt_state = make_value_optimizer(config).update(
+                v_grads, state.value_opt_state, state.value_params)
+            new_value_params = optax.apply_updates(state.value_params, v_updates)
+            value_finite = (jnp.isfinite(v_loss) & _all_finite(v_grads) & _all_finite(value_opt_state)
+                            & _all_finite(new_value_params))
+        else:
+            values, new_value_params, value_opt_state, value_finite = None, (), (), jnp.bool_(True)
+        weights = apply_baseline(returns, mask, config.baseline, env_axis_name, values, config.normalize_advantages)
         loss, grads, entropy = policy_gradient(state.params, traj, weights, mask, used, hp["entropy_coef"])
         tx = make_optimizer(config, hp["learning_rate"], hp["max_grad_norm"])
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -319,11 +387,17 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         # Non-finite anywhere: the loss, the gradient, its norm (its square overflows first), the new
         # optimizer state (Adam's second moment holds the square) and the new parameters.
         finite = (jnp.isfinite(loss) & _all_finite(grads) & jnp.isfinite(optax.tree.norm(grads))
-                  & _all_finite(opt_state) & _all_finite(new_params))
+                  & _all_finite(opt_state) & _all_finite(new_params) & value_finite)
         learn = finite & ~solved
+
+        def kept(new, old):
+            return jax.tree.map(lambda n, o: jnp.where(learn, n, o), new, old)
+
         new_state = TrainState(
-            params=jax.tree.map(lambda new, old: jnp.where(learn, new, old), new_params, state.params),
-            opt_state=jax.tree.map(lambda new, old: jnp.where(learn, new, old), opt_state, state.opt_state),
+            params=kept(new_params, state.params),
+            opt_state=kept(opt_state, state.opt_state),
+            value_params=kept(new_value_params, state.value_params),
+            value_opt_state=kept(value_opt_state, state.value_opt_state),
             hparams=state.hparams,
             key=state.key,
             iteration=state.iteration + 1,
@@ -371,16 +445,22 @@ def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.f
         if learning_rate is not None:
             given["learning_rate"] = learning_rate
         values = hyperparameters(config, **given)
-        init_key, _ = jax.random.split(key)
+        init_key, value_key = jax.random.split(key)
         if env_spec.continuous:
             params = init_gaussian_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.action_low,
                                           env_spec.action_high, dtype)
         else:
             params = init_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.n_actions, dtype)
         opt_state = make_optimizer(config, values["learning_rate"], values["max_grad_norm"]).init(params)
+        value_params, value_opt_state = (), ()
+        if config.baseline == "value":
+            value_params = init_value(value_key, env_spec.obs_dim, config.value_hidden, dtype)
+            value_opt_state = make_value_optimizer(config).init(value_params)
         return TrainState(
             params=params,
             opt_state=opt_state,
+            value_params=value_params,
+            value_opt_state=value_opt_state,
             hparams=values,
             key=key,
             iteration=jnp.int32(0),
