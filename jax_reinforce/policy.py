@@ -75,13 +75,16 @@ def init_policy(
         raise ValueError(f"dtype must be a floating dtype; got {jnp.dtype(dtype)}")
     if isinstance(output_scale, (int, float)) and not math.isfinite(output_scale):  # a traced scale is not checked
         raise ValueError(f"output_scale must be a finite number; got {output_scale!r}")
-    keys = jax.random.split(key, len(sizes) - 1)
-    params = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    # Every weight from one draw (one jax.random call compiles faster than one per layer).
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    noise = jax.random.normal(key, (sum(fan_in * fan_out for fan_in, fan_out in shapes),), dtype)
+    params, start = [], 0
+    for i, (fan_in, fan_out) in enumerate(shapes):
         scale = jnp.sqrt(2.0 / fan_in)
-        if i == len(sizes) - 2:
+        if i == len(shapes) - 1:
             scale = scale * output_scale
-        w = jax.random.normal(keys[i], (fan_in, fan_out), dtype) * scale.astype(dtype)
+        w = noise[start:start + fan_in * fan_out].reshape(fan_in, fan_out) * scale.astype(dtype)
+        start += fan_in * fan_out
         params.append({"w": w, "b": jnp.zeros((fan_out,), dtype)})
     return params
 

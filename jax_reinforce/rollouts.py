@@ -14,11 +14,14 @@ their rows stay zero and :attr:`Trajectory.alive` is False there, so they are
 never learned from and never counted as environment steps.
 
 The actions' random numbers are drawn in blocks of :data:`UNIFORM_BLOCK`
-steps (one uniform per step and environment, from
-``fold_in(action_key, block)``), an inner loop running the block's steps.
-Drawing the whole window's in bulk before the loop cost 500 steps' worth when
-a fresh agent's episodes end after 20 (19 ms of a 51 ms rollout of 4096
-environments); drawing them step by step made 500-step rollouts 20% slower.
+steps (one uniform per step and environment, or one standard normal per
+action dimension), each block from its own key, an inner loop running the
+block's steps: a fresh agent's short episodes do not pay for the whole
+window's draws, and a long episode does not pay for a draw per step
+(docs/performance.md). Every key of a rollout (each environment's reset, the
+steps', each block's) comes from ONE split of its key: every ``jax.random``
+call is a Threefry computation that XLA compiles on its own, so fewer calls
+compile faster.
 """
 
 from __future__ import annotations
@@ -214,8 +217,11 @@ def rollout(
     _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy)
     env, env_params = env_spec.env, env_spec.params
     horizon = int(num_steps or env_spec.max_steps)
-    reset_key, action_key, step_key = jax.random.split(key, 3)
     total_envs, first = num_envs, 0
+    # Every key of the rollout from one split: the environments' resets, the steps', each block's.
+    num_blocks = -(-horizon // UNIFORM_BLOCK)
+    keys = jax.random.split(key, total_envs + 1 + num_blocks)
+    reset_keys, step_key, block_keys = keys[:total_envs], keys[total_envs], keys[total_envs + 1:]
     if env_axis_name is not None:
         shards = jax.lax.axis_size(env_axis_name)
         if num_envs % shards:
@@ -227,7 +233,7 @@ def rollout(
         return x if env_axis_name is None else jax.lax.dynamic_slice_in_dim(x, first, num_envs, axis)
 
     obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(
-        local(jax.random.split(reset_key, total_envs)), env_params
+        local(reset_keys), env_params
     )
     step_env = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
     is_truncated = jax.vmap(env.is_truncated, in_axes=(0, None))
@@ -297,7 +303,7 @@ def rollout(
         block_start = carry[0]
         noise = None
         if not greedy:
-            block_key = jax.random.fold_in(action_key, block_start // UNIFORM_BLOCK)
+            block_key = block_keys[block_start // UNIFORM_BLOCK]
             if continuous:
                 draw = jax.random.normal(block_key, (UNIFORM_BLOCK, total_envs, *action_shape), float_dtype)
             else:
