@@ -72,8 +72,8 @@ __all__ = [
 
 FORMAT_NAME = "jax-reinforce-checkpoint"
 # 2: the state holds each agent's hyper-parameters (a sweep's agents); 3: and, with a value baseline,
-# V(s)'s network and optimizer state. A version-2 checkpoint (no value baseline) has the entries of a
-# version-3 one of the same config, so both are read.
+# V(s)'s network and optimizer state, and the greedy confirmations' counts. A version-2 checkpoint's
+# parameters are read for evaluation; it is not resumed (its training state lacks the counts).
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (2, 3)
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -458,6 +458,11 @@ def _read_checkpoint(archive, path: Path, template_state=None):
     members = _members(archive, path)
     arrays, config = _read_config(archive, path, members)
     strict = template_state is not None
+    version = int(arrays["format_version"])
+    if strict and version < FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} is format version {version}, written before solves were confirmed by the greedy "
+            f"policy (its training state lacks that count); it can be evaluated (scripts/evaluate.py) but not resumed")
     if template_state is None:
         template_state = _expected_state(config)
     params = _tree_specs(template_state.params, "params")

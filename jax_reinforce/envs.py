@@ -193,7 +193,7 @@ def _make_env(name: str) -> EnvSpec:
     if name not in gymnax.registered_envs:
         raise ValueError(
             f"env {name!r} is not a gymnax environment; allowed: "
-            + ", ".join(sorted(set(gymnax.registered_envs) - set(REFUSED_ENVS)))
+            + ", ".join(sorted((set(gymnax.registered_envs) | set(CARTPOLE_NAMES)) - set(REFUSED_ENVS)))
         )
     env, params = gymnax.make(name)
     action_space = env.action_space(params)

@@ -168,11 +168,11 @@ def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy) -
     if not isinstance(greedy, (bool, np.bool_)):
         raise ValueError(f"greedy must be a bool (static); got {greedy!r}")
     log_std = params[-1].get("log_std") if hasattr(params[-1], "get") else None
-    if env_spec.continuous and not greedy and jnp.shape(log_std) != (env_spec.n_actions,):
+    log_std_shape = None if log_std is None else tuple(jnp.shape(log_std))
+    if env_spec.continuous and not greedy and log_std_shape != (env_spec.n_actions,):
         raise ValueError(
             f"{name} has continuous actions: the policy's last layer must hold 'log_std' of shape "
-            f"({env_spec.n_actions},) (jax_reinforce.init_gaussian_policy's); got "
-            f"{None if log_std is None else tuple(jnp.shape(log_std))}")
+            f"({env_spec.n_actions},) (jax_reinforce.init_gaussian_policy's); got {log_std_shape}")
 
 
 def rollout(

@@ -491,6 +491,7 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     from jax_reinforce.evaluation import evaluate_policies
     from jax_reinforce.reporting import aggregate_metrics, first_solved_iteration, plot_learning_curve, write_json
     from jax_reinforce.reporting import write_metrics_csv
+    from jax_reinforce.training import confirmation_episodes
 
     if compile_cache:
         enable_compile_cache(warn=log)
@@ -665,6 +666,13 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
         "num_agents": config.num_agents,
         "seeds_solved": int(np.sum(solved_at >= 0)),
         "solve_threshold": threshold,
+        # Solved means confirmed: the training episodes met the threshold, then the greedy policy did
+        # on jax_reinforce.training.confirmation_episodes fresh episodes (steps counted apart).
+        "seeds_met_training_criterion": int(np.sum(np.asarray(state.confirm_attempts) > 0)),
+        "confirmation_episodes": confirmation_episodes(config.num_envs) if threshold is not None and config.stop_when_solved else 0,
+        "confirmation_tests": int(np.sum(state.confirm_attempts)),
+        "confirmation_tests_failed": int(np.sum(state.confirm_attempts) - np.sum(solved_at >= 0)),
+        "confirmation_env_steps": int(np.sum(np.asarray(state.confirm_steps, np.int64))),
         "solved_at_iteration": solved_at.tolist(),
         "iterations_run": int(history["env_steps"].shape[1]),
         "all_solved_at_iteration": all_solved_iteration,
@@ -719,6 +727,12 @@ def report_lines(summary: dict, run_dir) -> list[str]:
            else "(no solve threshold: every agent trains all its iterations)")
         + f", {summary['iterations_run']} iterations, "
         f"{summary['env_steps']:,} env steps",
+        *([f"solved means confirmed: {summary.get('seeds_met_training_criterion', 0)}/{agents} met the threshold "
+           f"with their training episodes; their greedy policies were then tested on "
+           f"{summary['confirmation_episodes']} fresh episodes each ({summary['confirmation_tests']} tests, "
+           f"{summary['confirmation_tests_failed']} failed and trained on; "
+           f"{summary['confirmation_env_steps']:,} env steps, not counted above)"]
+          if summary.get("confirmation_episodes") else []),
         *(["diverged (frozen with their last finite parameters): "
            + ", ".join(f"{agent_name(int(i), num_seeds, settings)} at iteration {at}" for i, at in summary["diverged"].items())]
           if summary.get("diverged") else []),

@@ -65,6 +65,7 @@ __all__ = [
     "agent_keys",
     "agent_keys_from",
     "solve_window",
+    "confirmation_episodes",
 ]
 
 METRIC_NAMES = ("episode_return", "episodes", "env_steps", "loss", "grad_norm", "entropy")
@@ -76,6 +77,14 @@ SOLVE_EPISODES = 100
 # Rows of the trajectory buffers (each row: one step of every environment)
 # per block of the learning pass.
 BLOCK_ROWS = 32
+
+
+# Streams of an agent's key K: iteration i uses fold_in(K, i), i < 2**31. The policy's initial
+# weights use fold_in(K, SIDE_STREAM) and V's fold_in(K, SIDE_STREAM - 1); iteration i's greedy
+# confirmation uses fold_in(fold_in(K, i), SIDE_STREAM). With JAX's (partitionable) Threefry,
+# split(k, n)[j] IS fold_in(k, j), so a split of an iteration key into fewer than 2**32 keys (the
+# rollout's) never yields these.
+SIDE_STREAM = 2**32 - 1
 
 
 # The hyper-parameters every program takes as traced inputs (TrainState.hparams): a sweep over
@@ -104,6 +113,11 @@ class TrainState(NamedTuple):
       recent_return_sum: ``(K,)`` summed episode returns of the last ``K``
         iterations (a ring indexed by ``iteration % K``).
       recent_episodes: ``(K,)`` episodes finished in each of them.
+      confirm_attempts: int32, times the training episodes met the solve
+        criterion and the greedy policy was put to the test
+        (:func:`confirmation_episodes`).
+      confirm_steps: int32, environment steps of those greedy episodes
+        (counted apart from the training steps of the metrics).
     """
 
     params: Any
@@ -117,11 +131,27 @@ class TrainState(NamedTuple):
     failed_at: jax.Array
     recent_return_sum: jax.Array
     recent_episodes: jax.Array
+    confirm_attempts: jax.Array
+    confirm_steps: jax.Array
 
 
 def solve_window(num_envs: int) -> int:
     """``K``: iterations whose episodes (``num_envs`` each) cover the last 100."""
     return max(1, math.ceil(SOLVE_EPISODES / num_envs))
+
+
+def confirmation_episodes(num_envs: int) -> int:
+    """Greedy episodes that confirm a solve: ``K * num_envs`` (:func:`solve_window`), at least 100.
+
+    When an agent's last ``K`` iterations of training episodes average the
+    threshold, its greedy policy (the same parameters) plays this many fresh
+    episodes in the same iteration, from ``fold_in(iteration key,
+    SIDE_STREAM)`` (:data:`SIDE_STREAM`); the agent is solved only if their
+    mean return reaches the threshold too. Otherwise it
+    goes on training, its window of training episodes emptied so that it
+    qualifies again only on new ones.
+    """
+    return solve_window(num_envs) * num_envs
 
 
 def _check_seed_and_count(seed, num_seeds) -> None:
@@ -379,11 +409,26 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         slot = state.iteration % window
         recent_sum = state.recent_return_sum.at[slot].set(return_sum)
         recent_count = state.recent_episodes.at[slot].set(episodes)
+        confirm_attempts, confirm_steps = state.confirm_attempts, state.confirm_steps
         if threshold is None or not config.stop_when_solved:
             solved = jnp.bool_(False)
         else:
             total = jnp.sum(recent_count)
-            solved = (total >= SOLVE_EPISODES) & (jnp.sum(recent_sum) >= threshold * total)
+            candidate = active & (total >= SOLVE_EPISODES) & (jnp.sum(recent_sum) >= threshold * total)
+            # The greedy policy's own episodes decide; with no candidate in the batch the loop runs no step.
+            greedy = rollout(state.params, jax.random.fold_in(key, SIDE_STREAM), env_spec,
+                             confirmation_episodes(config.num_envs),
+                             None, candidate, axis_name, greedy=True, env_axis_name=env_axis_name)
+            greedy_done = greedy.finished.astype(jnp.float32)
+            greedy_total = jnp.maximum(env_total(jnp.sum(greedy_done)), 1.0)
+            greedy_mean = env_total(jnp.sum(jnp.sum(greedy.rewards, axis=0) * greedy_done)) / greedy_total
+            solved = candidate & (greedy_mean >= threshold)
+            confirm_attempts = confirm_attempts + candidate.astype(jnp.int32)
+            confirm_steps = confirm_steps + env_total(jnp.sum(greedy.length))
+            # A failed test empties the window: the agent qualifies again only on new training episodes.
+            retry = candidate & ~solved
+            recent_sum = jnp.where(retry, 0.0, recent_sum)
+            recent_count = jnp.where(retry, 0.0, recent_count)
         # Non-finite anywhere: the loss, the gradient, its norm (its square overflows first), the new
         # optimizer state (Adam's second moment holds the square) and the new parameters.
         finite = (jnp.isfinite(loss) & _all_finite(grads) & jnp.isfinite(optax.tree.norm(grads))
@@ -405,6 +450,8 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             failed_at=jnp.where(finite, state.failed_at, state.iteration),
             recent_return_sum=recent_sum,
             recent_episodes=recent_count,
+            confirm_attempts=confirm_attempts,
+            confirm_steps=confirm_steps,
         )
         metrics = {
             "episode_return": return_sum / jnp.maximum(episodes, 1.0),
@@ -445,7 +492,8 @@ def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.f
         if learning_rate is not None:
             given["learning_rate"] = learning_rate
         values = hyperparameters(config, **given)
-        init_key, value_key = jax.random.split(key)
+        init_key = jax.random.fold_in(key, SIDE_STREAM)
+        value_key = jax.random.fold_in(key, SIDE_STREAM - 1)
         if env_spec.continuous:
             params = init_gaussian_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.action_low,
                                           env_spec.action_high, dtype)
@@ -468,6 +516,8 @@ def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.f
             failed_at=jnp.int32(-1),
             recent_return_sum=jnp.zeros((window,), jnp.float32),
             recent_episodes=jnp.zeros((window,), jnp.float32),
+            confirm_attempts=jnp.int32(0),
+            confirm_steps=jnp.int32(0),
         )
 
     return init_state

@@ -135,3 +135,35 @@ def test_gymnax_cartpole_step_matches_gymnasium(action):
         np.testing.assert_allclose(obs, ref_obs, rtol=1e-5, atol=1e-6)
         assert float(reward) == ref_reward
         assert bool(terminated) == ref_terminated
+
+
+def test_a_solve_is_confirmed_by_the_greedy_policy_on_fresh_episodes():
+    """Two agents whose training episodes met the threshold: a greedy policy that balances, one that does not."""
+    from _fast_jit import fast_jit
+    from jax_reinforce.training import confirmation_episodes
+
+    config = Config(hidden=(), num_envs=32, num_seeds=2, iterations=5)
+    state = jax.vmap(make_init_state(config))(agent_keys(0, 2))
+    gains = jnp.array([1.0, 1.0, 10.0, 2.0]) * 10  # push towards where the pole falls: balances for 500 steps
+    balancing = jnp.stack([-gains, gains], axis=1)
+    w = state.params[0]["w"].at[0].set(balancing)  # agent 0 balances; agent 1 is a fresh (near-uniform) policy
+    window = state.recent_episodes.shape[1]
+    state = state._replace(params=[{"w": w, "b": state.params[0]["b"]}],
+                           recent_return_sum=jnp.full((2, window), 1e5), recent_episodes=jnp.full((2, window), 32.0))
+    after, metrics = fast_jit(jax.vmap(make_run_iterations(config), in_axes=(0, None)), static_argnums=1)(state, 1)
+    episodes = confirmation_episodes(32)
+    assert episodes == 128
+    np.testing.assert_array_equal(after.confirm_attempts, [1, 1])
+    # Agent 0: solved at iteration 0, with the parameters that balanced, after 128 full episodes.
+    assert int(after.solved_at[0]) == 0 and int(after.confirm_steps[0]) == episodes * 500
+    np.testing.assert_array_equal(after.params[0]["w"][0], balancing)
+    # Agent 1: its greedy episodes fall early: not solved, its window emptied, and it learned this iteration.
+    assert int(after.solved_at[1]) == -1 and 0 < int(after.confirm_steps[1]) < episodes * 100
+    assert float(after.recent_episodes[1].sum()) == 0.0
+    assert not np.array_equal(after.params[0]["w"][1], state.params[0]["w"][1])
+    # The confirmation's steps are not training steps.
+    assert int(metrics["env_steps"][1, 0]) <= 32 * 500
+    # Without stop_when_solved nothing is tested.
+    off = fast_jit(jax.vmap(make_run_iterations(config.replace(stop_when_solved=False)), in_axes=(0, None)),
+                   static_argnums=1)(state, 1)[0]
+    np.testing.assert_array_equal(off.confirm_attempts, [0, 0])

@@ -128,14 +128,16 @@ def test_non_finite_value_network_in_a_checkpoint_is_refused(value_runs, tmp_pat
         load_checkpoint(tmp_path)
 
 
-def test_a_version_2_checkpoint_still_loads(tmp_path):
+def test_a_version_2_checkpoint_is_evaluated_but_not_resumed(tmp_path):
     config = Config(**{**BASE, "baseline": "normalize"}, iterations=1)
     run = jr.train_run(config, tmp_path, eval_episodes=0, compile_cache=False)
-    with np.load(tmp_path / CHECKPOINT_NAME) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+    with np.load(tmp_path / CHECKPOINT_NAME) as archive:  # what version 2 held: no confirmation counts
+        arrays = {name: archive[name] for name in archive.files if "confirm_" not in name}
     arrays["format_version"] = np.asarray(2, np.int64)
     with open(tmp_path / CHECKPOINT_NAME, "wb") as f:
         np.savez(f, **arrays)
     params, _ = load_checkpoint(tmp_path)
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(run.state.params)):
         np.testing.assert_array_equal(a, b)
+    with pytest.raises(CheckpointError, match="format version 2.*can be evaluated.*but not resumed"):
+        load_train_state(tmp_path, run.state)
