@@ -4,7 +4,9 @@
 agent. Each iteration is
 
     rollout (one episode per environment) -> reward-to-go -> baseline
-      -> loss and gradient (autodiff or by hand) -> optax update
+      (with baseline="value": V(s) of the steps, and V's own squared-error
+      update) -> loss and gradient (autodiff or by hand; softmax or
+      Gaussian policy) -> optax update
 
 and the iterations run in a ``jax.lax.while_loop`` under one ``jit``, so
 
@@ -21,9 +23,11 @@ iteration's randomness is ``fold_in(agent_key, iteration)``, so splitting a
 run into chunks of any size gives bitwise the same result.
 
 An agent stops learning when it is solved (``stop_when_solved``: its last
-100 or more training episodes average at least the environment's threshold;
-its parameters are the ones that produced those episodes) or when its loss,
-gradient or parameters stop being finite (the update is then not applied).
+100 or more training episodes average at least the environment's threshold,
+and then so do its greedy policy's own fresh episodes,
+:func:`confirmation_episodes`; its parameters are the ones that produced
+them) or when its loss, gradient or parameters stop being finite (the update
+is then not applied).
 """
 
 from __future__ import annotations
