@@ -14,6 +14,7 @@ Modules, one idea each:
 - ``policy``: the MLP policy as pure functions of a params pytree.
 - ``loss``: the REINFORCE loss and its gradient derived by hand.
 - ``config``: the typed, validated run configuration.
+- ``env_defaults``: each environment's defaults, chosen by measurement, and the search that chooses them.
 - ``envs``: gymnax environments by name (CartPole loaded alone, fast).
 - ``rollouts``: one episode in each of many environments, in a while loop.
 - ``returns``: reward-to-go respecting episode ends, masks, baselines.
@@ -78,6 +79,7 @@ _EXPORTS = {
     ],
     "value": ["init_value", "value_predictions", "value_loss", "value_loss_and_grad_manual"],
     "config": ["Config"],
+    "env_defaults": ["ENV_DEFAULTS", "defaults_for", "search_defaults"],
     "envs": ["EnvSpec", "make_env", "encode_obs", "store_obs"],
     "returns": ["reward_to_go", "reward_to_go_rows", "complete_episode_mask", "apply_baseline"],
     "rollouts": ["Trajectory", "rollout"],

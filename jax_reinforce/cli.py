@@ -89,12 +89,16 @@ def add_config_flags(parser: argparse.ArgumentParser, title: str = "config (ever
     the one error message for a bad value.
     """
     from jax_reinforce.config import FLAGS, Config
+    from jax_reinforce.env_defaults import ENV_DEFAULTS
 
     defaults = Config()
+    per_env = {field for setting in ENV_DEFAULTS.values() for field in setting}
     group = parser.add_argument_group(title)
     for flag in FLAGS:
         default = getattr(defaults, flag.field)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        if flag.field in per_env:  # jax_reinforce.env_defaults: the environment's own
+            shown = f"the environment's; {defaults.env}: {shown}"
         help_text = f"{flag.help} (default: {shown})"
         if isinstance(default, bool):  # --flag / --no-flag
             group.add_argument(flag.flag, dest=flag.field, action=argparse.BooleanOptionalAction, default=None,

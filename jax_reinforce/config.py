@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES", "ALLOWED", "FLAGS", "FieldFlag",
            "config_error", "flag_of", "INT32_MAX", "FLOAT32_MAX", "FLOAT32_TINY", "training_memory_bytes",
-           "memory_budget_bytes", "format_bytes", "check_training_memory", "SWEEPABLE"]
+           "memory_budget_bytes", "format_bytes", "check_training_memory", "SWEEPABLE", "UNSET"]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 GRADIENTS = ("autodiff", "manual")
@@ -64,6 +64,17 @@ ALLOWED = {
     "rollout_steps": f"None or an integer in [1, {INT32_MAX}]",
     "stop_when_solved": "True or False",
 }
+
+
+class _Unset:
+    """The default of every :class:`Config` field but ``env``: replaced by the environment's default."""
+
+    def __repr__(self):
+        return "UNSET"
+
+
+# A Config field left at UNSET takes its environment's default (jax_reinforce.env_defaults.env_defaults).
+UNSET = _Unset()
 
 
 def flag_of(field: str) -> str:
@@ -350,9 +361,18 @@ def check_training_memory(config: "Config") -> None:
 class Config:
     """Hyper-parameters of a REINFORCE run.
 
+    Every field but ``env`` that is not given takes the environment's
+    default: :func:`jax_reinforce.env_defaults.env_defaults` (one table,
+    chosen by measurement; CartPole-v1's setting where an environment has
+    none). ``Config(env="Acrobot-v1").learning_rate`` is Acrobot-v1's
+    learning rate; :attr:`given_fields` says which fields were given, and
+    :meth:`replace` keeps the others following the environment.
+    :meth:`to_dict` (what a run stores) holds the resolved values.
+
     Attributes:
-      env: environment name: ``"CartPole-v1"``, ``"CartPole-v0"`` or another
-        discrete-action gymnax environment (e.g. ``"Acrobot-v1"``).
+      env: a gymnax environment name (``"CartPole-v1"``, ``"Acrobot-v1"``,
+        ``"Pendulum-v1"``, ``"Breakout-MinAtar"``, ...; every one but
+        MNISTBandit-bsuite).
       hidden: widths of the policy's hidden layers; ``(8,)`` is the seed's 4-8-2.
       num_envs: environments per agent, each running one episode per iteration.
       num_seeds: independent agents trained at once (vmapped), per setting of a sweep.
@@ -387,27 +407,35 @@ class Config:
     """
 
     env: str = "CartPole-v1"
-    hidden: tuple[int, ...] = (8,)
-    num_envs: int = 32
-    num_seeds: int = 4
-    iterations: int = 300
-    learning_rate: float | tuple[float, ...] = 0.1
-    optimizer: str = "adam"
-    gamma: float | tuple[float, ...] = 0.99
-    entropy_coef: float | tuple[float, ...] = 0.0
-    max_grad_norm: float | None | tuple[float | None, ...] = None
-    baseline: str = "normalize"
-    value_hidden: tuple[int, ...] = (64, 64)
-    value_learning_rate: float = 0.01
-    normalize_advantages: bool = True
-    grad: str = "autodiff"
-    seed: int = 0
-    rollout_steps: int | None = None
-    stop_when_solved: bool = True
+    hidden: tuple[int, ...] = UNSET
+    num_envs: int = UNSET
+    num_seeds: int = UNSET
+    iterations: int = UNSET
+    learning_rate: float | tuple[float, ...] = UNSET
+    optimizer: str = UNSET
+    gamma: float | tuple[float, ...] = UNSET
+    entropy_coef: float | tuple[float, ...] = UNSET
+    max_grad_norm: float | None | tuple[float | None, ...] = UNSET
+    baseline: str = UNSET
+    value_hidden: tuple[int, ...] = UNSET
+    value_learning_rate: float = UNSET
+    normalize_advantages: bool = UNSET
+    grad: str = UNSET
+    seed: int = UNSET
+    rollout_steps: int | None = UNSET
+    stop_when_solved: bool = UNSET
 
     def __post_init__(self):
         if not isinstance(self.env, str) or not self.env.strip():
             _fail("env", self.env)
+        # A field not given takes the environment's default (jax_reinforce.env_defaults).
+        from jax_reinforce.env_defaults import defaults_for
+
+        defaults = defaults_for(self.env)
+        unset = frozenset(f.name for f in dataclasses.fields(self) if getattr(self, f.name) is UNSET)
+        for field in unset:
+            object.__setattr__(self, field, defaults[field])
+        object.__setattr__(self, "_unset", unset)
         for field in ("hidden", "value_hidden"):
             widths = getattr(self, field)
             if isinstance(widths, list):
@@ -532,6 +560,17 @@ class Config:
                 d[field] = tuple(d[field])
         return cls(**d)
 
+    @property
+    def given_fields(self) -> frozenset[str]:
+        """The fields given explicitly; the others hold the environment's defaults (:mod:`jax_reinforce.env_defaults`)."""
+        return frozenset(f.name for f in dataclasses.fields(self)) - self._unset
+
     def replace(self, **changes) -> "Config":
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (validated again).
+
+        The fields not given stay not given: ``Config().replace(env="Acrobot-v1")``
+        takes Acrobot-v1's defaults, as ``Config(env="Acrobot-v1")`` does
+        (``dataclasses.replace`` would keep CartPole's values instead).
+        """
+        given = {field: getattr(self, field) for field in self.given_fields}
+        return type(self)(**{**given, **changes})

@@ -33,7 +33,6 @@ was wrong and what is allowed, before anything on disk is touched.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import sys
@@ -90,8 +89,9 @@ def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
     """The config to continue the run in ``out`` with; refuses what cannot be resumed.
 
     ``typed_fields``: the fields the caller set explicitly (their values must
-    agree with the run's); only ``iterations`` may grow. ``None``: every
-    field of ``config`` counts as set, unless ``config`` is ``None``.
+    agree with the run's); only ``iterations`` may grow. ``None``: the
+    fields given to ``config`` (:attr:`Config.given_fields`; ``env`` always),
+    unless ``config`` is ``None``.
     """
     from jax_reinforce.checkpoint import CHECKPOINT_NAME, load_checkpoint_arrays
 
@@ -105,7 +105,7 @@ def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
     _, saved = load_checkpoint_arrays(out)  # CheckpointError is a ValueError
     if config is None:
         return saved
-    typed = {f.name for f in dataclasses.fields(Config)} if typed_fields is None else set(typed_fields)
+    typed = config.given_fields | {"env"} if typed_fields is None else set(typed_fields)
     for field in sorted(typed - {"iterations"}):
         now, then = getattr(config, field), getattr(saved, field)
         if now != then:

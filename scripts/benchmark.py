@@ -2,7 +2,7 @@
 """Benchmarks: training throughput, time to solve, and the peers, side by side.
 
     python scripts/benchmark.py                 # the full table (several minutes on 2 cores)
-    python scripts/benchmark.py --quick         # tiny sizes: a smoke test for CI, not a measurement
+    python scripts/benchmark.py --quick         # tiny sizes, few processes: a smoke test for CI, not a measurement
 
 Measured in one run, so that the ratios compare like with like on a noisy
 machine:
@@ -235,15 +235,27 @@ def train_process(args_list, cache_dir: str, repeats: int):
             "all_solved": all(r["seeds_solved"] == r["num_seeds"] for r in runs)}
 
 
-def time_to_solve(args_list, repeats: int):
-    """Cold (an empty compilation cache each run) and warm (a filled one) whole-process times."""
+def time_to_solve(args_list, repeats: int, fill_by_last_cold: bool = False):
+    """Cold (an empty compilation cache each run) and warm (a filled one) whole-process times.
+
+    ``fill_by_last_cold`` (``--quick``): the warm runs use the cache the last
+    cold run filled, instead of a further run filling a fresh one (the same
+    cache, one process fewer).
+    """
     cold = []
-    for _ in range(repeats):
+    if fill_by_last_cold:
         with tempfile.TemporaryDirectory() as cache:
-            cold.append(train_process(args_list, cache, 1)["runs"][0])
-    with tempfile.TemporaryDirectory() as cache:
-        train_process(args_list, cache, 1)  # fills the cache
-        warm = train_process(args_list, cache, repeats)["runs"]
+            for i in range(repeats):
+                with tempfile.TemporaryDirectory() as fresh:
+                    cold.append(train_process(args_list, cache if i == repeats - 1 else fresh, 1)["runs"][0])
+            warm = train_process(args_list, cache, repeats)["runs"]
+    else:
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as cache:
+                cold.append(train_process(args_list, cache, 1)["runs"][0])
+        with tempfile.TemporaryDirectory() as cache:
+            train_process(args_list, cache, 1)  # fills the cache
+            warm = train_process(args_list, cache, repeats)["runs"]
     summarise = lambda runs: {  # noqa: E731
         "wall_s": median_and_spread([r["wall_s"] for r in runs]),
         "split_median_s": {k: statistics.median(r["seconds"][k] for r in runs) for k in runs[0]["seconds"]},
@@ -346,6 +358,8 @@ def main(argv=None):
             row = make_train_throughput(seeds, envs, iterations, repeats, variant)
             results["throughput"].append(row)
             show(row)
+        if quick and (seeds, envs) != sizes[-1]:
+            continue  # --quick: the runner at the last size only
         row = runner_throughput(seeds, envs, iterations, repeats, devices)
         results["throughput"].append(row)
         show(row)
@@ -378,10 +392,11 @@ def main(argv=None):
     for size, ratio in results["ratio_plain_vs_options"].items():
         print(f"  plain idiom / the trainer's options, {size}: {ratio:.2f}", flush=True)
 
-    base = ["--iterations", "3", "--num-envs", "8", "--eval-episodes", "2"] if quick else []
+    # --quick: no evaluation, one device (one compile per program).
+    base = ["--iterations", "3", "--num-envs", "8", "--eval-episodes", "0", "--devices", "1"] if quick else []
     results["time_to_solve"] = {}
     for seeds in [] if "solve" in skip else ([1] if quick else [1, 4, 256]):  # 4: the defaults
-        r = time_to_solve(base + ["--num-seeds", str(seeds)], repeats)
+        r = time_to_solve(base + ["--num-seeds", str(seeds)], repeats, fill_by_last_cold=quick)
         results["time_to_solve"][str(seeds)] = r
         for kind in ("cold", "warm"):
             s = r[kind]["split_median_s"]
@@ -391,11 +406,12 @@ def main(argv=None):
 
     if "numpy" not in skip:
         v0_args = base + ["--env", "CartPole-v0", "--hidden", "8", "--num-seeds", "1"]
-        results["jax_cartpole_v0"] = time_to_solve(v0_args, repeats)
+        results["jax_cartpole_v0"] = time_to_solve(v0_args, repeats, fill_by_last_cold=quick)
         # The trainer's use: many agents at once; compared per agent with the NumPy program.
         many = 4 if quick else 256
         results["jax_cartpole_v0_many"] = time_to_solve(base + ["--env", "CartPole-v0", "--hidden", "8",
-                                                                "--num-seeds", str(many)], repeats)
+                                                                "--num-seeds", str(many)], repeats,
+                                                       fill_by_last_cold=quick)
         ref_seeds = [0] if quick else [0, 1, 2, 3, 4]
         results["numpy_reference"] = numpy_reference_solve(ref_seeds, 30 if quick else 3000)
         if results["numpy_reference"]["wall_s"] is not None:

@@ -2,9 +2,10 @@
 
     python tests/_distributed_worker.py devices OUT_DIR
         (under XLA_FLAGS=--xla_force_host_platform_device_count=4) trains each
-        case of DEVICE_CASES on the 4 devices and, as the reference, vmapped
-        on one device; writes OUT_DIR/<case>.npz and prints one JSON line per
-        case (layout and collective counts of the compiled chunk).
+        case of DEVICE_CASES on the 4 devices; writes OUT_DIR/<case>.npz and
+        prints one JSON line per case (layout and collective counts of the
+        compiled chunk). The reference, the seeds vmapped on one device
+        (:func:`reference`), is trained by the test, once for all its tests.
 
     python tests/_distributed_worker.py process OUT_DIR PROCESS_ID NUM_PROCESSES PORT
         joins a job of NUM_PROCESSES processes (2 CPU devices each) at
@@ -103,15 +104,10 @@ def run_devices(out_dir: Path):
     from jax_reinforce.distributed import select_devices
 
     assert len(jax.devices()) == 4, jax.devices()
-    largest = max(n for n, _, _ in DEVICE_CASES.values())
-    references = {stop: reference(largest, stop) for stop in (False, True)}
     for name, (num_seeds, stop, chunk) in DEVICE_CASES.items():
         runner = train_chunked(config_of(num_seeds, stop), chunk, select_devices("all"))
         counts = collective_counts(runner)
         save_case(out_dir / f"{name}.npz", runner.state, runner.history)
-        ref_state, ref_metrics = references[stop]
-        save_case(out_dir / f"{name}.reference.npz", jax.tree.map(lambda x: x[:num_seeds], ref_state),
-                  {k: v[:num_seeds] for k, v in ref_metrics.items()})
         print(json.dumps({"case": name, "collectives": counts, **layout(runner)}), flush=True)
 
 

@@ -5,6 +5,7 @@ import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _fast_jit import fast_jit
 
 from jax_reinforce import Config, agent_keys, init_policy, make_env, make_train, rollout
 from jax_reinforce.batching import batch_any, batch_max
@@ -87,8 +88,8 @@ def test_plain_vmapped_rollout_equals_named_axis_rollout_and_selects_no_buffer()
     def named(p, k):
         return rollout(p, k, spec, 6, 40, axis_name="a")
 
-    a = jax.jit(jax.vmap(plain))(params, keys)
-    b = jax.jit(jax.vmap(named, axis_name="a"))(params, keys)
+    a = fast_jit(jax.vmap(plain))(params, keys)
+    b = fast_jit(jax.vmap(named, axis_name="a"))(params, keys)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     assert int(np.asarray(a.length).min()) < int(np.asarray(a.length).max())  # members differ in length
@@ -100,14 +101,15 @@ def test_plain_idiom_equals_named_axis_and_nested_vmap_over_learning_rates():
     keys = agent_keys(config.seed, config.num_seeds)
     # No loop of the trainer has a per-agent stop test under the plain idiom, nested or not.
     assert _batched_stop_tests(jax.make_jaxpr(jax.vmap(make_train(config)))(keys).jaxpr) == 0
-    plain = jax.jit(jax.vmap(make_train(config)))(keys)
-    named = jax.jit(jax.vmap(make_train(config, axis_name="s"), axis_name="s"))(keys)
+    # Every program here is compiled the same way (fast_jit: tiny programs, compiling is their cost).
+    plain = fast_jit(jax.vmap(make_train(config)))(keys)
+    named = fast_jit(jax.vmap(make_train(config, axis_name="s"), axis_name="s"))(keys)
     for x, y in zip(jax.tree.leaves(plain), jax.tree.leaves(named)):
         np.testing.assert_array_equal(x, y)
     rates = jnp.array([0.01, 0.1])
-    grid = jax.jit(jax.vmap(jax.vmap(make_train(config), in_axes=(0, None)), in_axes=(None, 0)))(keys, rates)
+    grid = fast_jit(jax.vmap(jax.vmap(make_train(config), in_axes=(0, None)), in_axes=(None, 0)))(keys, rates)
     assert grid[1]["env_steps"].shape == (2, 3, 5)
-    one, one_metrics = jax.jit(jax.vmap(make_train(config.replace(learning_rate=0.1))))(keys)
+    one, one_metrics = fast_jit(jax.vmap(make_train(config.replace(learning_rate=0.1))))(keys)
     np.testing.assert_array_equal(grid[1]["env_steps"][1], one_metrics["env_steps"])
     np.testing.assert_allclose(grid[0][0]["w"][1], one[0]["w"], atol=1e-6)
 

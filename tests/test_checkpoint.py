@@ -10,6 +10,7 @@ import zipfile
 import jax
 import numpy as np
 import pytest
+from _fast_jit import fast_jit
 
 from jax_reinforce import Config, agent_keys, make_env
 from jax_reinforce.checkpoint import (
@@ -29,9 +30,12 @@ CONFIG = Config(env="CartPole-v1", hidden=(8,), num_envs=8, num_seeds=2, iterati
 
 
 def _trained(config=CONFIG):
-    """A seed-batched TrainState after ``config.iterations`` and its metric history."""
-    init = jax.jit(jax.vmap(make_init_state(config)))
-    run = jax.jit(jax.vmap(make_run_iterations(config), in_axes=(0, None)), static_argnums=1)
+    """A seed-batched TrainState after ``config.iterations`` and its metric history.
+
+    Test data only, compared with nothing computed another way: compiled with ``fast_jit``.
+    """
+    init = fast_jit(jax.vmap(make_init_state(config)))
+    run = fast_jit(jax.vmap(make_run_iterations(config), in_axes=(0, None)), static_argnums=1)
     state, metrics = run(init(agent_keys(config.seed, config.num_seeds)), config.iterations)
     state, metrics = jax.device_get((state, metrics))
     history = {name: np.asarray(metrics[name]).astype(dtype) for name, dtype in METRIC_DTYPES.items()}

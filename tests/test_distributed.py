@@ -27,6 +27,7 @@ from jax_reinforce.runner import mesh_shape
 
 WORKER = Path(__file__).resolve().parent / "_distributed_worker.py"
 TIMEOUT_S = 240  # hard limit for each subprocess run; normally about 25 s
+REFERENCE_SEEDS = 8  # the most seeds of any case (tests/_distributed_worker.py)
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,9 +39,21 @@ def _worker_module():
 
 
 @functools.lru_cache(maxsize=None)
+def _reference_of_all(stop):
+    """The one-device run of REFERENCE_SEEDS seeds (NumPy), trained here once for every test that needs it.
+
+    Compiling it is most of those tests' time. Seed ``i``'s key and arithmetic do
+    not depend on the seeds vmapped beside it (batches of 2 or more agents,
+    the trainer's options): the run of ``n`` seeds is its first ``n``.
+    """
+    return _worker_module().reference(REFERENCE_SEEDS, stop)
+
+
 def _reference(num_seeds, stop):
-    """The one-device run (NumPy, shared by the tests: compiling it is most of their time)."""
-    return _worker_module().reference(num_seeds, stop)
+    """The one-device run of ``num_seeds`` seeds: ``(state, metrics)``."""
+    assert 1 <= num_seeds <= REFERENCE_SEEDS, num_seeds
+    state, metrics = _reference_of_all(stop)
+    return jax.tree.map(lambda x: x[:num_seeds], state), {k: v[:num_seeds] for k, v in metrics.items()}
 
 
 def _env(**extra):
@@ -155,6 +168,9 @@ def test_four_devices_equal_one_device(tmp_path):
         "seeds3": ({"seeds": 2, "envs": 2}, True),
     }
     assert set(cases) == set(expected), result.stdout
+    worker = _worker_module()
+    assert set(worker.DEVICE_CASES) == set(expected)
+    assert max(n for n, _, _ in worker.DEVICE_CASES.values()) == REFERENCE_SEEDS
     for name, (mesh, communicates) in expected.items():
         case = cases[name]
         assert case["mesh"] == mesh and case["env_shards"] == (1 if mesh is None else mesh["envs"]), case
@@ -166,7 +182,10 @@ def test_four_devices_equal_one_device(tmp_path):
             # Seeds dealt over the devices: nothing crosses devices inside a compiled chunk.
             assert sum(case["collectives"].values()) == 0, case
             assert case["describe"].endswith("the seeds dealt over them"), case
-        _assert_case_equal(tmp_path / f"{name}.npz", tmp_path / f"{name}.reference.npz")
+        num_seeds, stop, _ = worker.DEVICE_CASES[name]
+        want = tmp_path / f"{name}.reference.npz"
+        worker.save_case(want, *_reference(num_seeds, stop))
+        _assert_case_equal(tmp_path / f"{name}.npz", want)
 
 
 def _free_port() -> int:
@@ -221,11 +240,7 @@ def test_two_processes_train_one_job(tmp_path):
     assert sorted(p.name for p in dirs[0].iterdir()) == sorted(f"{name}.npz" for name in worker.PROCESS_CASES)
     assert list(dirs[1].iterdir()) == []  # only process 0 writes
 
-    largest = max(n for n, _, _ in worker.PROCESS_CASES.values())
-    assert all(stop for _, stop, _ in worker.PROCESS_CASES.values())
-    ref_state, ref_metrics = _reference(largest, True)
-    for name, (num_seeds, _, _) in worker.PROCESS_CASES.items():
+    for name, (num_seeds, stop, _) in worker.PROCESS_CASES.items():
         want = tmp_path / f"{name}.reference.npz"
-        worker.save_case(want, jax.tree.map(lambda x: x[:num_seeds], ref_state),
-                         {k: v[:num_seeds] for k, v in ref_metrics.items()})
+        worker.save_case(want, *_reference(num_seeds, stop))
         _assert_case_equal(dirs[0] / f"{name}.npz", want)

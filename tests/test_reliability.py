@@ -19,6 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from _fast_jit import fast_jit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -224,11 +225,15 @@ def test_one_diverging_agent_does_not_stop_the_others():
     assert runner.state.iteration.tolist() == [6, 1, 6]
     for got, start in zip(jax.tree.leaves(runner.state.params), jax.tree.leaves(broken.params)):
         np.testing.assert_array_equal(got[1], start[1])  # agent 1 frozen where it was
-    reference = Runner(config, spec, 3, compiler_options())
+    with_broken = runner.state
+    # The reference: the same agents, none broken. The runner is reused (fresh agents, its compiled programs).
+    reference = runner
     reference.init()
+    assert reference.running().all()
     while reference.running().any():
         reference.run_chunk()
-    for a, b in zip(jax.tree.leaves(runner.state.params), jax.tree.leaves(reference.state.params)):
+    assert reference.state.failed_at.tolist() == [-1, -1, -1]
+    for a, b in zip(jax.tree.leaves(with_broken.params), jax.tree.leaves(reference.state.params)):
         np.testing.assert_array_equal(a[[0, 2]], b[[0, 2]])
 
 
@@ -238,7 +243,7 @@ def test_an_overflowing_optimizer_state_counts_as_diverged():
 
     config = Config(env="CartPole-v1", hidden=(8,), num_envs=8, num_seeds=1, iterations=3, stop_when_solved=False,
                     entropy_coef=1e30)
-    _, metrics = jax.jit(make_train(config))(agent_keys(config.seed, 1)[0])
+    _, metrics = fast_jit(make_train(config))(agent_keys(config.seed, 1)[0])  # research code's jit, compiled fast
     assert np.isnan(np.asarray(metrics["loss"])[1:]).all()  # stopped after the first (failed) iteration
     state_config = Config(env="CartPole-v1", hidden=(8,), num_envs=8, num_seeds=1, iterations=3,
                           stop_when_solved=False, entropy_coef=1e30)

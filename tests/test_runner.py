@@ -1,14 +1,67 @@
-"""Runner: chunks and compaction of finished agents change no result."""
+"""Runner: chunks, compaction of finished agents, capped calls and devices change no result.
+
+Compiling the runner's chunk programs is nearly all of these tests' time, and
+they need many of the same ones (the chunk program of a size and chunk
+length on a device does not depend on the layout that asks for it). So every
+run is made in one fresh process with 4 CPU devices (``_RUNS``), sharing a
+JAX persistent compilation cache in a temporary directory: a program another
+run of this module already compiled is read back, not compiled again. Each
+run's state and metrics come back as ``.npz`` files, compared here.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+# CartPole-v0 solves fast: most agents stop early, at different iterations, so the runner compacts
+# (moves the last one or two agents still training into a batch of 2).
+CONFIG = dict(env="CartPole-v0", num_envs=16, num_seeds=16, iterations=80)
+CHUNKS = (1, 3, 8)  # one device, compaction on: each must equal the one-batch run
+LAYOUTS = {  # name: (devices, chunk, capped by default_max_batch); each must equal one device, chunk 8
+    "2 devices, chunk 8, capped False": (2, 8, False),
+    "4 devices, chunk 3, capped False": (4, 3, False),
+    "2 devices, chunk 8, capped True": (2, 8, True),  # capped: calls of the uncapped full size here,
+    "4 devices, chunk 3, capped True": (4, 3, True),  # so these two reuse the programs of the two above
+}
+CAPPED = ((2, 8), (4, 3))  # (max_batch, chunk), for the first CAPPED_SEEDS seeds
+CAPPED_SEEDS = 7  # not a multiple of either max_batch: calls hold padding copies
+
+_RUNS = r'''
+import json, sys
+from pathlib import Path
 
 import jax
 import numpy as np
 
+jax.config.update("jax_num_cpu_devices", 4)
+out = Path(sys.argv[1])
+# The programs the runs share are compiled once (the first run to need each), then read back.
+jax.config.update("jax_compilation_cache_dir", str(out / "xla-cache"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
 from jax_reinforce import Config, agent_keys, compiler_options, make_env
-from jax_reinforce.runner import Runner
+from jax_reinforce.checkpoint import flatten_tree
+from jax_reinforce.runner import Runner, default_max_batch
 from jax_reinforce.training import make_init_state, make_run_iterations
 
+settings = json.loads(sys.argv[2])
+config = Config(**settings["config"])
+info = {}
 
-def _one_batch(config):
+
+def save(name, state, history, **extra):
+    metrics = {f"metrics/{k}": np.asarray(v) for k, v in history.items()}
+    np.savez(out / f"{name}.npz", **flatten_tree(state, "state"), **metrics)
+    info[name] = extra
+
+
+def one_batch(config):
     # The runner compiles with the trainer's options; so must the reference.
     init = jax.jit(jax.vmap(make_init_state(config)), compiler_options=compiler_options())
     run = jax.jit(jax.vmap(make_run_iterations(config, axis_name="a"), in_axes=(0, None), axis_name="a"),
@@ -16,99 +69,103 @@ def _one_batch(config):
     return jax.device_get(run(init(agent_keys(config.seed, config.num_seeds)), config.iterations))
 
 
-def _runner(config, chunk, compact=True, max_batch=None):
-    runner = Runner(config, make_env(config.env), chunk, compact=compact, max_batch=max_batch)
-    runner.init(agent_keys(config.seed, config.num_seeds))
-    while runner.running().any():
-        runner.run_chunk()
-    return runner
-
-
-def test_runner_with_compaction_equals_one_batch_bitwise_whatever_the_chunk():
-    # CartPole-v0 solves fast: most agents stop early, so the runner compacts.
-    config = Config(env="CartPole-v0", num_envs=16, num_seeds=32, iterations=80)
-    state, metrics = _one_batch(config)
-    solved_at = np.asarray(state.solved_at)
-    assert (solved_at >= 0).sum() >= 4 and len(set(solved_at.tolist())) > 1, solved_at
-    for chunk in (1, 3, 8):
-        runner = _runner(config, chunk)
-        for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(runner.state)):
-            np.testing.assert_array_equal(a, b)
-        width = runner.iterations_run
-        np.testing.assert_array_equal(runner.history["env_steps"], np.asarray(metrics["env_steps"])[:, :width])
-        np.testing.assert_array_equal(runner.history["loss"], np.asarray(metrics["loss"])[:, :width])
-    assert sorted(runner._compiled) != [8], "expected the runner to move the last agents to a smaller batch"
-
-
-def test_one_agent_runs_as_a_pair_and_equals_itself_among_many():
-    config = Config(env="CartPole-v1", num_envs=8, num_seeds=4, iterations=12, stop_when_solved=False)
-    many = _runner(config, 4)
-    alone = _runner(config.replace(num_seeds=1), 4)
-    for a, b in zip(jax.tree.leaves(many.state.params), jax.tree.leaves(alone.state.params)):
-        np.testing.assert_array_equal(a[:1], b)
-    np.testing.assert_array_equal(many.history["env_steps"][:1], alone.history["env_steps"])
-
-
-_DEVICES = r'''
-import json, sys
-import jax, numpy as np
-jax.config.update("jax_num_cpu_devices", 4)
-from jax_reinforce import Config, agent_keys, make_env
-from jax_reinforce.runner import Runner, default_max_batch
-
-config = Config(env="CartPole-v0", num_envs=16, num_seeds=32, iterations=80)
-
-def train(devices, chunk, capped):
-    max_batch = default_max_batch(config.num_envs, devices) if capped else None
+def train(name, config, chunk, devices=None, max_batch=None):
     runner = Runner(config, make_env(config.env), chunk, devices=devices, max_batch=max_batch)
     runner.init(agent_keys(config.seed, config.num_seeds))
     while runner.running().any():
         runner.run_chunk()
-    return runner
+    save(name, runner.state, runner.history, sizes=sorted(runner._compiled), devices=len(runner.devices),
+         iterations_run=runner.iterations_run)
 
-def arrays(r):
-    return [np.asarray(x) for x in jax.tree.leaves(r.state)] + [r.history[k] for k in sorted(r.history)]
 
-one = train(jax.devices()[:1], 8, capped=False)
-runs = {f"{n} devices, chunk {c}, capped {m}": train(jax.devices()[:n], c, m)
-        for n, c, m in ((2, 8, False), (4, 3, False), (2, 8, True), (4, 8, True))}
-print(json.dumps({
-    "sizes": sorted(one._compiled),
-    "bitwise": {name: all(np.array_equal(a, b, equal_nan=True) for a, b in zip(arrays(one), arrays(r)))
-                for name, r in runs.items()},
-    "devices_used": {name: len(r.devices) for name, r in runs.items()},
-    "solved": int((np.asarray(one.state.solved_at) >= 0).sum()),
-}))
+save("one batch", *one_batch(config))
+for chunk in settings["chunks"]:
+    train(f"one device, chunk {chunk}", config, chunk)
+for name, (n, chunk, capped) in settings["layouts"].items():
+    devices = jax.devices()[:n]
+    train(name, config, chunk, devices, default_max_batch(config.num_envs, devices) if capped else None)
+for max_batch, chunk in settings["capped"]:
+    train(f"max_batch {max_batch}, chunk {chunk}", config.replace(num_seeds=settings["capped_seeds"]), chunk,
+          max_batch=max_batch)
+train("alone", config.replace(num_seeds=1), 8)
+print(json.dumps(info))
 '''
 
 
-def test_results_are_bitwise_the_same_on_1_2_and_4_devices():
-    import json
-    import os
-    import subprocess
-    import sys
+class _Runs(SimpleNamespace):
+    def arrays(self, name):
+        with np.load(self.dir / f"{name}.npz") as f:
+            return {k: f[k] for k in f.files}
 
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every run of this module, trained in one process of 4 CPU devices: ``arrays(name)``, ``info[name]``."""
+    out = tmp_path_factory.mktemp("runner")
+    settings = {"config": CONFIG, "chunks": CHUNKS, "layouts": LAYOUTS, "capped": CAPPED, "capped_seeds": CAPPED_SEEDS}
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
     env["JAX_PLATFORMS"] = "cpu"
-    out = subprocess.run([sys.executable, "-c", _DEVICES], capture_output=True, text=True, env=env, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.run([sys.executable, "-c", _RUNS, str(out), json.dumps(settings)], capture_output=True, text=True,
+                          env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return _Runs(dir=out, info=json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _state(arrays):
+    return {k: v for k, v in arrays.items() if k.startswith("state/")}
+
+
+def test_runner_with_compaction_equals_one_batch_bitwise_whatever_the_chunk(runs):
+    reference = runs.arrays("one batch")
+    solved_at = reference["state/solved_at"]
+    assert (solved_at >= 0).sum() >= 4 and len(set(solved_at.tolist())) > 1, solved_at
+    for chunk in CHUNKS:
+        run = runs.arrays(f"one device, chunk {chunk}")
+        assert sorted(_state(run)) == sorted(_state(reference))
+        for name in _state(reference):
+            np.testing.assert_array_equal(reference[name], run[name], err_msg=f"chunk {chunk}: {name}")
+        width = runs.info[f"one device, chunk {chunk}"]["iterations_run"]
+        for name in ("env_steps", "loss"):
+            np.testing.assert_array_equal(run[f"metrics/{name}"], reference[f"metrics/{name}"][:, :width])
+        sizes = runs.info[f"one device, chunk {chunk}"]["sizes"]
+        assert len(sizes) > 1, f"expected the runner to move the last agents to a smaller batch: {sizes}"
+
+
+def test_one_agent_runs_as_a_pair_and_equals_itself_among_many(runs):
+    many, alone = runs.arrays("one device, chunk 8"), runs.arrays("alone")
+    assert runs.info["alone"]["sizes"] == [2]  # a lone agent runs as a pair of copies
+    assert sorted(alone) == sorted(many)
+    for name in alone:
+        assert alone[name].shape[0] == 1, name
+        np.testing.assert_array_equal(many[name][:1, :alone[name].shape[1]] if name.startswith("metrics/")
+                                      else many[name][:1], alone[name], err_msg=name)
+
+
+def test_results_are_bitwise_the_same_on_1_2_and_4_devices(runs):
     # Every layout (seeds dealt over 2 or 4 devices, calls capped or not, any chunk) trains every
     # agent with the same single-device program: the state and metrics equal one device's bit for bit.
-    assert all(result["bitwise"].values()), result
-    assert sorted(set(result["devices_used"].values())) == [2, 4], result
-    assert result["solved"] >= 4, result
-    assert len(result["sizes"]) > 1, result  # finished agents were moved to a smaller batch
+    one = runs.arrays("one device, chunk 8")
+    bitwise = {}
+    for name in LAYOUTS:
+        run = runs.arrays(name)
+        bitwise[name] = sorted(run) == sorted(one) and all(np.array_equal(one[k], run[k], equal_nan=True) for k in one)
+    assert all(bitwise.values()), bitwise
+    assert sorted({runs.info[name]["devices"] for name in LAYOUTS}) == [2, 4], runs.info
+    assert int((one["state/solved_at"] >= 0).sum()) >= 4
+    assert len(runs.info["one device, chunk 8"]["sizes"]) > 1, runs.info  # finished agents were moved to a smaller batch
 
 
-def test_capped_batches_of_active_agents_equal_one_batch_bitwise():
+def test_capped_batches_of_active_agents_equal_one_batch_bitwise(runs):
     # max_batch packs the agents still training into calls of one fixed size: one program only.
-    config = Config(env="CartPole-v0", num_envs=16, num_seeds=7, iterations=40)
-    state, metrics = _one_batch(config)
-    for max_batch, chunk in ((2, 3), (4, 8)):
-        runner = _runner(config, chunk, max_batch=max_batch)
-        for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(runner.state)):
-            np.testing.assert_array_equal(a, b)
-        width = runner.iterations_run
-        np.testing.assert_array_equal(runner.history["env_steps"], np.asarray(metrics["env_steps"])[:, :width])
-        assert sorted(runner._compiled) == [max_batch], runner._compiled
+    # Agent i's key and arithmetic do not depend on the agents beside it: the reference is the
+    # one-batch run's first CAPPED_SEEDS agents.
+    reference = {k: v[:CAPPED_SEEDS] for k, v in runs.arrays("one batch").items()}
+    for max_batch, chunk in CAPPED:
+        name = f"max_batch {max_batch}, chunk {chunk}"
+        run = runs.arrays(name)
+        assert sorted(_state(run)) == sorted(_state(reference))
+        for leaf in _state(reference):
+            np.testing.assert_array_equal(reference[leaf], run[leaf], err_msg=f"{name}: {leaf}")
+        width = runs.info[name]["iterations_run"]
+        np.testing.assert_array_equal(run["metrics/env_steps"], reference["metrics/env_steps"][:, :width])
+        assert runs.info[name]["sizes"] == [max_batch], runs.info[name]

@@ -52,11 +52,11 @@ def test_trackers_log_every_iteration_and_a_resume_continues_them(tmp_path):
     assert len(runs) == 2 and len(ids) == 1, (runs, ids)
     steps = [r["_step"] for run in runs for r in helpers.wandb_history(run) if "return_median" in r]
     assert steps == [0, 1, 2, 3, 4], steps
-    # --overwrite clears the old run's tracker files.
-    fresh = train([*TINY, "--iterations", "2", "--out", out, "--overwrite", "--tensorboard"], env)
+    # --overwrite clears the old run's tracker files (3 iterations: the first run's programs, from the cache).
+    fresh = train([*TINY, "--iterations", "3", "--out", out, "--overwrite", "--tensorboard"], env)
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert not (out / "wandb").exists()
-    assert [step for step, _ in helpers.scalars(out / "tensorboard")["return_median"]] == [0, 1]
+    assert [step for step, _ in helpers.scalars(out / "tensorboard")["return_median"]] == [0, 1, 2]
 
 
 def test_a_sweep_logs_each_setting(tmp_path):
