@@ -42,16 +42,41 @@ DEFAULTS = {
     "stop_when_solved": True,
 }
 
-# The fields an environment's measured setting changes; the rest come from DEFAULTS.
+# The fields an environment's measured setting changes; the rest come from DEFAULTS. Each entry is the
+# setting its search chose (docs/search/<env>.json; tests/test_env_defaults.py checks it). Environments
+# with a solve threshold keep DEFAULTS' 300 iterations (an agent stops once solved); the others train
+# the search's budget of iterations.
 ENV_DEFAULTS: dict[str, dict] = {
     "CartPole-v0": {},
     "CartPole-v1": {},
+    "Acrobot-v1": {"learning_rate": 0.01, "baseline": "value", "hidden": (16,)},
+    "Asterix-MinAtar": {"learning_rate": 0.001, "baseline": "normalize", "hidden": (64, 64), "iterations": 300},
+    "Breakout-MinAtar": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 300},
+    "BernoulliBandit-misc": {"learning_rate": 0.003, "baseline": "value", "hidden": (64, 64), "iterations": 100},
+    "Catch-bsuite": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
+    "DeepSea-bsuite": {"learning_rate": 0.003, "baseline": "value", "hidden": (64, 64), "iterations": 100},
+    "DiscountingChain-bsuite": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
+    "FourRooms-misc": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
+    "FrozenLake-misc": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
+    "GaussianBandit-misc": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
+    "MemoryChain-bsuite": {"learning_rate": 0.03, "baseline": "value", "hidden": (64, 64), "iterations": 100},
+    "MetaMaze-misc": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
+    "MountainCar-v0": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64)},
+    "MountainCarContinuous-v0": {"learning_rate": 0.1, "baseline": "value", "hidden": (64, 64)},
+    "Pendulum-v1": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 200},
+    "PointRobot-misc": {"learning_rate": 0.1, "baseline": "value", "hidden": (64, 64), "iterations": 100},
+    "Reacher-misc": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
+    "SimpleBandit-bsuite": {"learning_rate": 0.01, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
+    "SpaceInvaders-MinAtar": {"learning_rate": 0.01, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
+    "Swimmer-misc": {"learning_rate": 0.003, "baseline": "value", "hidden": (64, 64), "iterations": 100},
+    "UmbrellaChain-bsuite": {"learning_rate": 0.003, "baseline": "normalize", "hidden": (64, 64), "iterations": 100},
 }
 
 SELECTION_RULE = (
     "with a solve threshold: the most seeds solved, then the fewest median environment steps to solve "
     "(over the seeds that solved); without one, or where no setting solves: the best median greedy return "
-    "after the same number of iterations"
+    "after the same number of iterations; ties: the best lower quartile of the greedy returns, then the first "
+    "setting in grid order"
 )
 
 
@@ -66,21 +91,22 @@ def choose_setting(rows: list[dict], threshold: float | None) -> int:
     Args:
       rows: one dict per setting, each with ``seeds_solved`` (int),
         ``env_steps_to_solve_median`` (float, or ``None`` when no seed
-        solved) and ``greedy_return_median`` (float, or ``None``).
+        solved), ``greedy_return_median`` and ``greedy_return_q25`` (floats, or ``None``).
       threshold: the environment's solve threshold, or ``None``.
     """
     if not rows:
         raise ValueError("choose_setting: no settings to choose from")
 
-    def greedy(row):
-        value = row.get("greedy_return_median")
+    def greedy(row, name="greedy_return_median"):
+        value = row.get(name)
         return -math.inf if value is None or not math.isfinite(value) else value
 
     def key(row):
+        returns = (-greedy(row), -greedy(row, "greedy_return_q25"))
         if threshold is not None and any(r["seeds_solved"] for r in rows):
             steps = row["env_steps_to_solve_median"]
-            return (-row["seeds_solved"], math.inf if steps is None else steps, -greedy(row))
-        return (-greedy(row),)
+            return (-row["seeds_solved"], math.inf if steps is None else steps, *returns)
+        return returns
 
     return min(range(len(rows)), key=lambda i: key(rows[i]))
 

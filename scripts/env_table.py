@@ -65,18 +65,63 @@ def measure(env: str, num_seeds: int, seed: int, extra: list[str]) -> dict:
     }
 
 
+# The table's order: gymnax's classic control, MinAtar, bsuite, misc.
+ORDER = ("CartPole-v1", "CartPole-v0", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+         "Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar", "SpaceInvaders-MinAtar",
+         "Catch-bsuite", "DeepSea-bsuite", "MemoryChain-bsuite", "UmbrellaChain-bsuite", "DiscountingChain-bsuite",
+         "SimpleBandit-bsuite", "BernoulliBandit-misc", "GaussianBandit-misc", "FourRooms-misc", "MetaMaze-misc",
+         "PointRobot-misc", "Reacher-misc", "Swimmer-misc", "FrozenLake-misc", "Pong-misc")
+
+
+def steps_text(n: float) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
+
+
 def markdown(rows: list[dict]) -> str:
     def q(v):
         return "" if v is None else f"{v[1]:.4g} ({v[0]:.4g} to {v[2]:.4g})"
 
-    lines = ["| environment | greedy return, gymnax: median (IQR) | gymnasium | reference | solved | env steps per seed "
-             "| wall time |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    def defaults(config):
+        return (f"{','.join(map(str, config['hidden']))}, lr {config['learning_rate']:g}, {config['baseline']}, "
+                f"{config['iterations']} its")
+
+    rows = sorted(rows, key=lambda r: ORDER.index(r["env"]) if r["env"] in ORDER else len(ORDER))
+    lines = ["| `--env` | defaults: hidden, lr, baseline, iterations | greedy return, gymnax: median (IQR) | gymnasium "
+             "| reference | solved | env steps per seed | wall time |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         solved = f"{r['seeds_solved']}/{r['seeds']}" if r["solve_threshold"] is not None else "no threshold"
-        lines.append(f"| {r['env']} | {q(r['greedy_gymnax'])} | {q(r['greedy_gymnasium'])} | "
+        lines.append(f"| {r['env']} | {defaults(r['config'])} | {q(r['greedy_gymnax'])} | {q(r['greedy_gymnasium'])} | "
                      f"{'' if r['reference'] is None else r['reference']} | {solved} | "
-                     f"{r['env_steps'] / r['seeds'] / 1e6:.2f}M | {r['wall_s']:.0f} s |")
+                     f"{steps_text(r['env_steps'] / r['seeds'])} | {r['wall_s']:.0f} s |")
     return "\n".join(lines)
+
+
+def search_markdown(search_dir: Path = TABLE.parent) -> str:
+    """One table per environment searched (docs/search/<env>.json): every setting, the chosen one in bold."""
+    parts = []
+    for path in sorted(search_dir.glob("*.json")):
+        if path == TABLE:
+            continue
+        result = json.loads(path.read_text())
+        grid = list(result["grid"])
+        base = ", ".join(f"{k} {v}" for k, v in result["base"].items())
+        parts.append(f"### {result['env']}\n\nGrid: " + ", ".join(f"{k} {v}" for k, v in result["grid"].items())
+                     + f"; {base}; threshold {result['threshold']}.\n")
+        parts.append("| " + " | ".join(grid) + " | solved | env steps to solve (median) | env steps (median) "
+                     "| greedy return: median (IQR) |")
+        parts.append("|" + " --- |" * (len(grid) + 4))
+        for i, row in enumerate(result["rows"]):
+            cells = [str(row[k]) for k in grid] + [
+                f"{row['seeds_solved']}/{row['seeds']}",
+                "" if row["env_steps_to_solve_median"] is None else steps_text(row["env_steps_to_solve_median"]),
+                steps_text(row["env_steps_median"]),
+                f"{row['greedy_return_median']:.4g} ({row['greedy_return_q25']:.4g} to {row['greedy_return_q75']:.4g})"]
+            if i == result["chosen"]:
+                cells = [f"**{c}**" if c else c for c in cells]
+            parts.append("| " + " | ".join(cells) + " |")
+        parts.append("")
+    return "\n".join(parts)
 
 
 def main(argv=None) -> int:
@@ -86,6 +131,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=100)
     p.add_argument("--extra", default="", help="more train.py flags, space-separated")
     p.add_argument("--markdown", action="store_true", help="print the table of docs/search/table.json")
+    p.add_argument("--search-markdown", action="store_true", help="print every search's settings (docs/search/*.json)")
     args = p.parse_args(argv)
     table = json.loads(TABLE.read_text()) if TABLE.exists() else {}
     for env in filter(None, args.envs.split(",")):
@@ -96,6 +142,8 @@ def main(argv=None) -> int:
                                               "env_steps")}), flush=True)
     if args.markdown:
         print(markdown(list(table.values())))
+    if args.search_markdown:
+        print(search_markdown())
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC_FILES = ("docs/softmax-derivative.md", "docs/softmax-derivative.zh.md", "README.md")
+DOC_FILES = ("docs/softmax-derivative.md", "docs/softmax-derivative.zh.md", "docs/environments.md", "README.md")
 
 _FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 _NO_TEST = "<!-- no-test -->"

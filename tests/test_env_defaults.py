@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +108,9 @@ def test_the_selection_rule():
     # A missing or non-finite greedy return never wins.
     assert choose_setting([{"seeds_solved": 0, "greedy_return_median": float("nan")},
                            {"seeds_solved": 0, "greedy_return_median": -1e9}], None) == 1
+    # Equal medians: the better lower quartile, then the first.
+    tied = [{"seeds_solved": 0, "greedy_return_median": 1.0, "greedy_return_q25": q} for q in (0.5, 1.0, 1.0)]
+    assert choose_setting(tied, None) == 1
     with pytest.raises(ValueError, match="no settings"):
         choose_setting([], None)
 
@@ -128,3 +132,39 @@ def test_search_defaults_trains_every_setting_and_chooses_one(tmp_path):
     saved = json.loads((tmp_path / "program-1" / "config.json").read_text())
     assert saved["hidden"] == [8] and saved["learning_rate"] == [0.01, 0.1] and saved["seed"] == 0
     assert saved["iterations"] == 2 and saved["num_envs"] == 4
+
+
+SEARCH = Path(__file__).resolve().parent.parent / "docs" / "search"
+
+
+def test_every_searched_entry_is_the_setting_its_search_chose():
+    """ENV_DEFAULTS holds, for each environment searched, the grid fields of the chosen row (docs/search/<env>.json)."""
+    searched = sorted(p.stem for p in SEARCH.glob("*.json") if p.name != "table.json")
+    assert searched, "no search results in docs/search"
+    for env in searched:
+        result = json.loads((SEARCH / f"{env}.json").read_text())
+        assert result["env"] == env and result["num_seeds"] == 16 and result["seed"] == 0
+        rows = result["rows"]
+        assert result["chosen"] == choose_setting(rows, result["threshold"]), env
+        chosen = rows[result["chosen"]]
+        defaults = defaults_for(env)
+        for field in result["grid"]:
+            want = tuple(chosen[field]) if isinstance(chosen[field], list) else chosen[field]
+            assert defaults[field] == want, (env, field, defaults[field], want)
+
+
+def test_docs_environments_md_shows_the_measured_tables():
+    """docs/environments.md's tables are those of docs/search/*.json (scripts/env_table.py), not typed by hand."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("env_table", SEARCH.parent.parent / "scripts" / "env_table.py")
+    env_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(env_table)
+    text = (SEARCH.parent / "environments.md").read_text()
+    assert env_table.search_markdown() in text
+    rows = json.loads((SEARCH / "table.json").read_text())
+    assert env_table.markdown(list(rows.values())) in text
+    for env, row in rows.items():
+        # Measured with the defaults of today's table, on other agents than the search's.
+        assert row["config"]["seed"] == 100 and row["seeds"] == 16
+        assert Config.from_dict(row["config"]) == Config(env=env, seed=100, num_seeds=16), env
