@@ -73,7 +73,7 @@ class _Unset:
         return "UNSET"
 
 
-# A Config field left at UNSET takes its environment's default (jax_reinforce.env_defaults.env_defaults).
+# A Config field left at UNSET takes its environment's default (jax_reinforce.env_defaults.defaults_for).
 UNSET = _Unset()
 
 
@@ -362,7 +362,7 @@ class Config:
     """Hyper-parameters of a REINFORCE run.
 
     Every field but ``env`` that is not given takes the environment's
-    default: :func:`jax_reinforce.env_defaults.env_defaults` (one table,
+    default: :func:`jax_reinforce.env_defaults.defaults_for` (one table,
     chosen by measurement; CartPole-v1's setting where an environment has
     none). ``Config(env="Acrobot-v1").learning_rate`` is Acrobot-v1's
     learning rate; :attr:`given_fields` says which fields were given, and

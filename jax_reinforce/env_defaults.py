@@ -146,6 +146,7 @@ def search_defaults(env: str, grid: dict, base: dict | None = None, *, num_seeds
     from jax_reinforce.config import SWEEPABLE, Config
     from jax_reinforce.envs import SOLVE_THRESHOLDS
     from jax_reinforce.run import train_run
+    from jax_reinforce.sweep import env_steps_to_solve
 
     base = dict(base or {})
     unknown = sorted(set(grid) & set(base))
@@ -167,9 +168,7 @@ def search_defaults(env: str, grid: dict, base: dict | None = None, *, num_seeds
             if result.status not in ("finished", "diverged"):
                 raise RuntimeError(f"search_defaults: {env} {program}: {result.status} {result.message}")
             solved_at = np.asarray(result.state.solved_at)
-            steps = np.asarray(result.history["env_steps"], np.int64)
-            cumulative = np.cumsum(steps, axis=1)
-            to_solve = np.where(solved_at >= 0, cumulative[np.arange(len(solved_at)), np.maximum(solved_at, 0)], -1)
+            to_solve, total = env_steps_to_solve(solved_at, result.history["env_steps"])
             greedy = np.asarray(result.summary["evaluation"].get("gymnax_mean", [np.nan] * len(solved_at)))
             for g, setting in enumerate(config.settings()):
                 agents = slice(g * num_seeds, (g + 1) * num_seeds)
@@ -181,7 +180,7 @@ def search_defaults(env: str, grid: dict, base: dict | None = None, *, num_seeds
                     "seeds_solved": int(solved.sum()),
                     "seeds_diverged": int((np.asarray(result.state.failed_at)[agents] >= 0).sum()),
                     "env_steps_to_solve_median": float(np.median(to_solve[agents][solved])) if solved.any() else None,
-                    "env_steps_median": float(np.median(cumulative[agents, -1])),
+                    "env_steps_median": float(np.median(total[agents])),
                     "greedy_return_median": float(median), "greedy_return_q25": float(q25),
                     "greedy_return_q75": float(q75),
                     "seconds": seconds,

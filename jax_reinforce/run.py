@@ -90,7 +90,7 @@ def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
 
     ``typed_fields``: the fields the caller set explicitly (their values must
     agree with the run's); only ``iterations`` may grow. ``None``: the
-    fields given to ``config`` (:attr:`Config.given_fields`; ``env`` always),
+    fields given to ``config`` (:attr:`Config.given_fields`, ``env`` among them),
     unless ``config`` is ``None``.
     """
     from jax_reinforce.checkpoint import CHECKPOINT_NAME, load_checkpoint_arrays
@@ -105,7 +105,7 @@ def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
     _, saved = load_checkpoint_arrays(out)  # CheckpointError is a ValueError
     if config is None:
         return saved
-    typed = config.given_fields | {"env"} if typed_fields is None else set(typed_fields)
+    typed = config.given_fields if typed_fields is None else set(typed_fields)
     for field in sorted(typed - {"iterations"}):
         now, then = getattr(config, field), getattr(saved, field)
         if now != then:

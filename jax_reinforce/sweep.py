@@ -31,7 +31,7 @@ import numpy as np
 
 from jax_reinforce.config import SWEEPABLE, Config, flag_of
 
-__all__ = ["SweepResult", "train_sweep", "sweep_rows", "best_setting", "write_sweep_csv", "plot_sweep",
+__all__ = ["SweepResult", "train_sweep", "sweep_rows", "env_steps_to_solve", "best_setting", "write_sweep_csv", "plot_sweep",
            "setting_label", "setting_evaluation_lines", "SWEEP_COLUMNS", "BEST_RULE"]
 
 BEST_RULE = ("the most seeds solved; among those, the fewest median environment steps to solve; "
@@ -46,13 +46,25 @@ def _quartiles(values) -> tuple:
     return float(med), float(q25), float(q75)
 
 
+def env_steps_to_solve(solved_at, env_steps) -> tuple[np.ndarray, np.ndarray]:
+    """``(A,)`` environment steps each agent trained until it was solved (-1: not solved), and in all.
+
+    Args:
+      solved_at: ``(A,)`` the iteration each agent was solved at, -1 if never.
+      env_steps: ``(A, I)`` each agent's environment steps per iteration.
+    """
+    solved_at = np.asarray(solved_at)
+    steps = np.asarray(env_steps, np.int64)
+    cumulative = np.cumsum(steps, axis=1) if steps.shape[1] else np.zeros((steps.shape[0], 1), np.int64)
+    to_solve = np.where(solved_at >= 0, cumulative[np.arange(len(solved_at)), np.maximum(solved_at, 0)], -1)
+    return to_solve, cumulative[:, -1]
+
+
 def _per_agent(config: Config, state, history, solve_scores) -> dict:
     """``(A,)`` per-agent results: solved at, diverged at, environment steps to solve, final return."""
     solved_at = np.asarray(state.solved_at)
     failed_at = np.asarray(state.failed_at)
-    steps = np.asarray(history["env_steps"], np.int64)
-    cumulative = np.cumsum(steps, axis=1) if steps.shape[1] else np.zeros((steps.shape[0], 1), np.int64)
-    steps_to_solve = np.where(solved_at >= 0, cumulative[np.arange(len(solved_at)), np.maximum(solved_at, 0)], -1)
+    steps_to_solve, _ = env_steps_to_solve(solved_at, history["env_steps"])
     returns = np.asarray(history["episode_return"], np.float64)
     last = np.full(len(solved_at), np.nan)
     for a in range(len(solved_at)):
