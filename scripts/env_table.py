@@ -82,11 +82,12 @@ def markdown(rows: list[dict]) -> str:
         return "" if v is None else f"{v[1]:.4g} ({v[0]:.4g} to {v[2]:.4g})"
 
     def defaults(config):
+        envs = "" if config["num_envs"] == 32 else f", {config['num_envs']} envs"
         return (f"{','.join(map(str, config['hidden']))}, lr {config['learning_rate']:g}, {config['baseline']}, "
-                f"{config['iterations']} its")
+                f"{config['iterations']} its{envs}")
 
     rows = sorted(rows, key=lambda r: ORDER.index(r["env"]) if r["env"] in ORDER else len(ORDER))
-    lines = ["| `--env` | defaults: hidden, lr, baseline, iterations | greedy return, gymnax: median (IQR) | gymnasium "
+    lines = ["| `--env` | defaults: hidden, lr, baseline, iterations (environments if not 32) | greedy return, gymnax: median (IQR) | gymnasium "
              "| reference | solved | env steps per seed | wall time |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:

@@ -151,6 +151,13 @@ def test_every_searched_entry_is_the_setting_its_search_chose():
         for field in result["grid"]:
             want = tuple(chosen[field]) if isinstance(chosen[field], list) else chosen[field]
             assert defaults[field] == want, (env, field, defaults[field], want)
+        # The search's base fields too (num_envs, the budget of iterations), but where a threshold
+        # exists the default keeps 300 iterations: an agent stops once solved.
+        for field, value in result["base"].items():
+            want = tuple(value) if isinstance(value, list) else value
+            if field == "iterations" and result["threshold"] is not None:
+                want = DEFAULTS["iterations"]
+            assert defaults[field] == want, (env, field, defaults[field], want)
 
 
 def test_docs_environments_md_shows_the_measured_tables():
