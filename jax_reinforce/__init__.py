@@ -82,7 +82,7 @@ _EXPORTS = {
     "env_defaults": ["ENV_DEFAULTS", "defaults_for", "search_defaults"],
     "envs": ["EnvSpec", "make_env", "encode_obs", "store_obs"],
     "returns": ["reward_to_go", "reward_to_go_rows", "complete_episode_mask", "apply_baseline"],
-    "rollouts": ["Trajectory", "rollout"],
+    "rollouts": ["Trajectory", "rollout", "GreedyEpisodes", "greedy_episodes"],
     "training": [
         "TrainState",
         "make_train",

@@ -50,7 +50,7 @@ GYMNASIUM_EVAL_ENVS = (
 
 def _evaluation_bytes(num_seeds: int, num_episodes: int, widths, max_steps: int) -> int:
     d, total = int(widths[0]), sum(int(w) for w in widths)
-    return num_seeds * num_episodes * (4 * max_steps * (d + 2) + 8 * (2 * total + 8))
+    return num_seeds * num_episodes * (4 * (max_steps + d) + 8 * (2 * total + 8))
 
 
 def _check_evaluation(num_seeds: int, num_episodes, widths, max_steps: int, flag: str = "--episodes") -> None:
@@ -85,8 +85,9 @@ def evaluation_memory_bytes(config, num_episodes: int) -> int:
     ``d`` the observation size and ``W`` the sum of the policy's layer widths
     (``d + sum(hidden) + actions``)::
 
-        4 S E T (d + 2)       gymnax's rollout buffers (observation, action and
-                              reward of every step; every seed in one program)
+        4 S E (T + d)         gymnax's greedy episodes (the reward of every step,
+                              and the observation; every seed in one program:
+                              :func:`jax_reinforce.rollouts.greedy_episodes`)
         8 S E (2 W + 8)       gymnasium's vector environment, in float64: its
                               state, observations, the logits' layers, returns
     """
@@ -150,12 +151,11 @@ def _evaluation_program(params, env_spec, num_episodes: int, from_seed: int | No
     from jax_reinforce.compilation import compiler_options
     from jax_reinforce.envs import describe_env
     from jax_reinforce.program_cache import compile_program
-    from jax_reinforce.rollouts import rollout
+    from jax_reinforce.rollouts import greedy_episodes
     from jax_reinforce.training import agent_keys_from
 
     def one_seed(p, k):
-        traj = rollout(p, k, env_spec, num_episodes, None, True, greedy=True)
-        return traj.rewards.sum(axis=0)
+        return greedy_episodes(p, k, env_spec, num_episodes).returns
 
     params = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)), params)
     num_seeds = jax.tree.leaves(params)[0].shape[0]

@@ -36,7 +36,7 @@ from jax_reinforce.batching import batch_any
 from jax_reinforce.envs import encode_obs, store_obs
 from jax_reinforce.policy import _check_obs, _check_params, _is_int, actions_from_uniform
 
-__all__ = ["Trajectory", "rollout"]
+__all__ = ["Trajectory", "rollout", "GreedyEpisodes", "greedy_episodes"]
 
 # Steps whose action uniforms are drawn at once.
 UNIFORM_BLOCK = 32
@@ -175,6 +175,90 @@ def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy) -
             f"({env_spec.n_actions},) (jax_reinforce.init_gaussian_policy's); got {log_std_shape}")
 
 
+class _Episodes(NamedTuple):
+    """What :func:`rollout` and :func:`greedy_episodes` share: the environments reset, and how to step them."""
+
+    obs: jax.Array
+    state: object
+    horizon: int
+    num_envs: int  # this shard's
+    block_keys: jax.Array
+    keep_going: object  # carry -> bool: a step is left in the window and some episode is running
+    act: object  # (obs, noise) -> (stored obs, action)
+    transition: object  # (t, state, action) -> (next obs, next state, reward, ended)
+    draw: object  # block key -> the block's (UNIFORM_BLOCK, N, ...) random numbers
+
+
+def _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_name, greedy) -> _Episodes:
+    env, env_params = env_spec.env, env_spec.params
+    horizon = int(num_steps or env_spec.max_steps)
+    total_envs, first = num_envs, 0
+    # Every key of the rollout from one split: the environments' resets, the steps', each block's.
+    num_blocks = -(-horizon // UNIFORM_BLOCK)
+    keys = jax.random.split(key, total_envs + 1 + num_blocks)
+    reset_keys, step_key, block_keys = keys[:total_envs], keys[total_envs], keys[total_envs + 1:]
+    if env_axis_name is not None:
+        shards = jax.lax.axis_size(env_axis_name)
+        if num_envs % shards:
+            raise ValueError(f"num_envs {num_envs} must be divisible by the {shards} shards of axis {env_axis_name!r}")
+        num_envs = num_envs // shards
+        first = jax.lax.axis_index(env_axis_name) * num_envs
+
+    def local(x, axis=0):
+        return x if env_axis_name is None else jax.lax.dynamic_slice_in_dim(x, first, num_envs, axis)
+
+    obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(
+        local(reset_keys), env_params
+    )
+    step_env = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
+    is_truncated = jax.vmap(env.is_truncated, in_axes=(0, None))
+    float_dtype = params[0]["w"].dtype
+    continuous = env_spec.continuous
+    if continuous:
+        low = jnp.asarray(env_spec.action_low, jnp.float32)
+        high = jnp.asarray(env_spec.action_high, jnp.float32)
+        std = jnp.exp(params[-1]["log_std"]) if not greedy else None
+    else:
+        low = high = std = None
+
+    def keep_going(carry):
+        t, alive = carry[0], carry[3]
+        any_alive = jnp.any(alive)
+        axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
+        if axes:
+            any_alive = jax.lax.pmax(any_alive.astype(jnp.int32), axes) > 0
+        return (t < horizon) & batch_any(any_alive)
+
+    def act(obs, noise):
+        stored = store_obs(env_spec, obs, float_dtype)
+        out = _acting_logits(params, encode_obs(env_spec, stored, float_dtype))
+        if greedy:  # the most likely action: the argmax, or a Gaussian's mean
+            action = out if continuous else jnp.argmax(out, axis=-1).astype(jnp.int32)
+        elif continuous:  # a = mu + sigma eps, learned from unclipped
+            action = out + std * noise
+        else:
+            action = _acting_actions(out, noise)
+        return stored, action
+
+    def transition(t, state, action):
+        # Environments that draw randomness in step_env get a key per step;
+        # CartPole ignores it and XLA removes the unused computation.
+        keys = local(jax.random.split(jax.random.fold_in(step_key, t), total_envs))
+        sent = jnp.clip(action.astype(jnp.float32), low, high) if continuous else action
+        next_obs, next_state, reward, terminated, _ = step_env(keys, state, sent, env_params)
+        return next_obs, next_state, reward, terminated | is_truncated(next_state, env_params)
+
+    def draw(block_key):
+        """One block's random numbers: a uniform per step and environment, or a standard normal per action."""
+        if continuous:
+            noise = jax.random.normal(block_key, (UNIFORM_BLOCK, total_envs, env_spec.n_actions), float_dtype)
+        else:
+            noise = jax.random.uniform(block_key, (UNIFORM_BLOCK, total_envs), dtype=jnp.float32)
+        return local(noise, axis=1)
+
+    return _Episodes(obs, state, horizon, num_envs, block_keys, keep_going, act, transition, draw)
+
+
 def rollout(
     params,
     key,
@@ -215,55 +299,20 @@ def rollout(
         the episode limit); ``active`` not a scalar bool; ``greedy`` not a bool.
     """
     _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy)
-    env, env_params = env_spec.env, env_spec.params
-    horizon = int(num_steps or env_spec.max_steps)
-    total_envs, first = num_envs, 0
-    # Every key of the rollout from one split: the environments' resets, the steps', each block's.
-    num_blocks = -(-horizon // UNIFORM_BLOCK)
-    keys = jax.random.split(key, total_envs + 1 + num_blocks)
-    reset_keys, step_key, block_keys = keys[:total_envs], keys[total_envs], keys[total_envs + 1:]
-    if env_axis_name is not None:
-        shards = jax.lax.axis_size(env_axis_name)
-        if num_envs % shards:
-            raise ValueError(f"num_envs {num_envs} must be divisible by the {shards} shards of axis {env_axis_name!r}")
-        num_envs = num_envs // shards
-        first = jax.lax.axis_index(env_axis_name) * num_envs
-
-    def local(x, axis=0):
-        return x if env_axis_name is None else jax.lax.dynamic_slice_in_dim(x, first, num_envs, axis)
-
-    obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(
-        local(reset_keys), env_params
-    )
-    step_env = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
-    is_truncated = jax.vmap(env.is_truncated, in_axes=(0, None))
+    run = _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_name, greedy)
+    horizon, num_envs = run.horizon, run.num_envs
     float_dtype = params[0]["w"].dtype
-    continuous = env_spec.continuous
-    stored = store_obs(env_spec, obs, float_dtype)
-    if continuous:
-        low = jnp.asarray(env_spec.action_low, jnp.float32)
-        high = jnp.asarray(env_spec.action_high, jnp.float32)
-        std = jnp.exp(params[-1]["log_std"]) if not greedy else None
-    else:
-        low = high = std = None
-    action_shape = (env_spec.n_actions,) if continuous else ()
+    stored = store_obs(env_spec, run.obs, float_dtype)
+    action_shape = (env_spec.n_actions,) if env_spec.continuous else ()
 
     buffers = (
         jnp.zeros((horizon, *stored.shape), stored.dtype),
-        jnp.zeros((horizon, num_envs, *action_shape), float_dtype if continuous else jnp.int32),
+        jnp.zeros((horizon, num_envs, *action_shape), float_dtype if env_spec.continuous else jnp.int32),
         jnp.zeros((horizon, num_envs), jnp.float32),
     )
     alive = jnp.full((num_envs,), active, bool)
     length = jnp.zeros((num_envs,), jnp.int32)
     finished = jnp.zeros((num_envs,), bool)
-
-    def keep_going(carry):
-        t, _, _, alive, _, _, _ = carry
-        any_alive = jnp.any(alive)
-        axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
-        if axes:
-            any_alive = jax.lax.pmax(any_alive.astype(jnp.int32), axes) > 0
-        return (t < horizon) & batch_any(any_alive)
 
     def rows(mask, x):
         """``mask`` ``(N,)`` broadcast against ``x`` ``(N, ...)``."""
@@ -271,20 +320,8 @@ def rollout(
 
     def step(carry, noise, block_start):
         t, obs, state, alive, length, finished, (obs_buf, act_buf, rew_buf) = carry
-        stored = store_obs(env_spec, obs, float_dtype)
-        out = _acting_logits(params, encode_obs(env_spec, stored, float_dtype))
-        if greedy:  # the most likely action: the argmax, or a Gaussian's mean
-            action = out if continuous else jnp.argmax(out, axis=-1).astype(jnp.int32)
-        elif continuous:  # a = mu + sigma eps, learned from unclipped
-            action = out + std * noise[t - block_start]
-        else:
-            action = _acting_actions(out, noise[t - block_start])
-        # Environments that draw randomness in step_env get a key per step;
-        # CartPole ignores it and XLA removes the unused computation.
-        keys = local(jax.random.split(jax.random.fold_in(step_key, t), total_envs))
-        sent = jnp.clip(action.astype(jnp.float32), low, high) if continuous else action
-        next_obs, next_state, reward, terminated, _ = step_env(keys, state, sent, env_params)
-        ended = terminated | is_truncated(next_state, env_params)
+        stored, action = run.act(obs, None if noise is None else noise[t - block_start])
+        next_obs, next_state, reward, ended = run.transition(t, state, action)
         live = alive.astype(jnp.float32)
         obs_buf = obs_buf.at[t].set(jnp.where(rows(alive, stored), stored, 0))
         act_buf = act_buf.at[t].set(jnp.where(rows(alive, action), action, 0))
@@ -301,17 +338,56 @@ def rollout(
         standard normal per action dimension for Box actions.
         """
         block_start = carry[0]
-        noise = None
-        if not greedy:
-            block_key = block_keys[block_start // UNIFORM_BLOCK]
-            if continuous:
-                draw = jax.random.normal(block_key, (UNIFORM_BLOCK, total_envs, *action_shape), float_dtype)
-            else:
-                draw = jax.random.uniform(block_key, (UNIFORM_BLOCK, total_envs), dtype=jnp.float32)
-            noise = local(draw, axis=1)
-        in_block = lambda c: keep_going(c) & (c[0] < block_start + UNIFORM_BLOCK)  # noqa: E731
+        noise = None if greedy else run.draw(run.block_keys[block_start // UNIFORM_BLOCK])
+        in_block = lambda c: run.keep_going(c) & (c[0] < block_start + UNIFORM_BLOCK)  # noqa: E731
         return jax.lax.while_loop(in_block, lambda c: step(c, noise, block_start), carry)
 
-    carry = (jnp.int32(0), obs, state, alive, length, finished, buffers)
-    _, _, _, _, length, finished, (obs_buf, act_buf, rew_buf) = jax.lax.while_loop(keep_going, run_block, carry)
+    carry = (jnp.int32(0), run.obs, run.state, alive, length, finished, buffers)
+    _, _, _, _, length, finished, (obs_buf, act_buf, rew_buf) = jax.lax.while_loop(run.keep_going, run_block, carry)
     return Trajectory(obs_buf, act_buf, rew_buf, length, finished)
+
+
+class GreedyEpisodes(NamedTuple):
+    """The greedy policy's episodes, one per environment (:func:`greedy_episodes`).
+
+    Attributes:
+      returns: ``(N,)`` float32, each episode's sum of rewards.
+      length: ``(N,)`` int32, its number of steps.
+      finished: ``(N,)`` bool, it ended (terminated or reached the time limit).
+    """
+
+    returns: jax.Array
+    length: jax.Array
+    finished: jax.Array
+
+
+def greedy_episodes(params, key, env_spec, num_envs: int, active=True, axis_name: str | None = None,
+                    env_axis_name: str | None = None) -> GreedyEpisodes:
+    """The greedy policy's episodes as ``rollout(..., greedy=True)`` plays them, without their observations.
+
+    The same keys, actions and rewards as :func:`rollout` with
+    ``greedy=True`` and the episode limit as window, and ``returns`` equal
+    to ``rollout(...).rewards.sum(axis=0)`` bit for bit (the rewards are
+    kept, ``(T, N)`` float32, and summed the same way), but no observation
+    or action is stored and the loop is one ``while_loop`` without random
+    blocks: memory does not grow with the observation size, and the
+    program is smaller (the greedy confirmation in training and the gymnax
+    evaluation use it). Arguments as for :func:`rollout`.
+    """
+    _check_rollout_args(params, env_spec, num_envs, None, active, True)
+    run = _episodes(params, key, env_spec, num_envs, None, axis_name, env_axis_name, True)
+    alive = jnp.full((run.num_envs,), active, bool)
+
+    def step(carry):
+        t, obs, state, alive, length, finished, rewards = carry
+        _, action = run.act(obs, None)
+        next_obs, next_state, reward, ended = run.transition(t, state, action)
+        rewards = rewards.at[t].set(reward.astype(jnp.float32) * alive.astype(jnp.float32))
+        length = length + alive.astype(jnp.int32)
+        finished = finished | (alive & ended)
+        return t + 1, next_obs, next_state, alive & ~ended, length, finished, rewards
+
+    carry = (jnp.int32(0), run.obs, run.state, alive, jnp.zeros((run.num_envs,), jnp.int32),
+             jnp.zeros((run.num_envs,), bool), jnp.zeros((run.horizon, run.num_envs), jnp.float32))
+    _, _, _, _, length, finished, rewards = jax.lax.while_loop(run.keep_going, step, carry)
+    return GreedyEpisodes(rewards.sum(axis=0), length, finished)

@@ -52,7 +52,7 @@ from jax_reinforce.gaussian import (
 from jax_reinforce.loss import reinforce_objective, reinforce_value_and_grad_manual
 from jax_reinforce.policy import init_policy
 from jax_reinforce.returns import apply_baseline, reward_to_go_rows
-from jax_reinforce.rollouts import rollout
+from jax_reinforce.rollouts import greedy_episodes, rollout
 from jax_reinforce.value import init_value, value_loss, value_loss_and_grad_manual, value_predictions
 
 __all__ = [
@@ -420,12 +420,12 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             total = jnp.sum(recent_count)
             candidate = active & (total >= SOLVE_EPISODES) & (jnp.sum(recent_sum) >= threshold * total)
             # The greedy policy's own episodes decide; with no candidate in the batch the loop runs no step.
-            greedy = rollout(state.params, jax.random.fold_in(key, SIDE_STREAM), env_spec,
-                             confirmation_episodes(config.num_envs),
-                             None, candidate, axis_name, greedy=True, env_axis_name=env_axis_name)
+            greedy = greedy_episodes(state.params, jax.random.fold_in(key, SIDE_STREAM), env_spec,
+                                     confirmation_episodes(config.num_envs), candidate, axis_name,
+                                     env_axis_name=env_axis_name)
             greedy_done = greedy.finished.astype(jnp.float32)
             greedy_total = jnp.maximum(env_total(jnp.sum(greedy_done)), 1.0)
-            greedy_mean = env_total(jnp.sum(jnp.sum(greedy.rewards, axis=0) * greedy_done)) / greedy_total
+            greedy_mean = env_total(jnp.sum(greedy.returns * greedy_done)) / greedy_total
             solved = candidate & (greedy_mean >= threshold)
             confirm_attempts = confirm_attempts + candidate.astype(jnp.int32)
             confirm_steps = confirm_steps + env_total(jnp.sum(greedy.length))

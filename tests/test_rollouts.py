@@ -40,3 +40,37 @@ def test_rollout_accepts_numpy_integers_none_and_a_window_past_the_episode_limit
     assert shape(2, None, np.bool_(True), greedy=np.bool_(True)) == (200, 2)
     longer = jax.jit(lambda p, k: rollout(p, k, spec, 2, 250))(params, key)
     assert longer.actions.shape == (250, 2) and int(longer.length.max()) <= 200
+
+
+@pytest.mark.parametrize("env_name", ["CartPole-v1", "MountainCarContinuous-v0"])
+def test_greedy_episodes_are_the_greedy_rollouts_episodes_bit_for_bit(env_name):
+    """Same keys, actions and rewards as rollout(greedy=True); the returns summed the same way (fractional
+    rewards in MountainCarContinuous), under vmap with and without an axis name, and nothing when inactive."""
+    import jax.numpy as jnp
+
+    from jax_reinforce import greedy_episodes, init_gaussian_policy, make_env, rollout
+
+    spec = make_env(env_name)
+    keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    if spec.continuous:
+        init = jax.vmap(lambda k: init_gaussian_policy(k, spec.obs_dim, (8,), spec.action_low, spec.action_high))
+    else:
+        init = jax.vmap(lambda k: init_policy(k, spec.obs_dim, (8,), spec.n_actions, output_scale=1.0))
+    params = init(jax.random.split(jax.random.PRNGKey(9), 3))
+    active = jnp.asarray([True, False, True])
+
+    def both(p, k, a, axis_name=None):
+        traj = rollout(p, k, spec, 6, None, a, axis_name, greedy=True)
+        episodes = greedy_episodes(p, k, spec, 6, a, axis_name)
+        return (traj.rewards.sum(axis=0), traj.length, traj.finished), tuple(episodes)
+
+    for axis_name in (None, "agents"):
+        expected, got = jax.jit(jax.vmap(lambda p, k, a: both(p, k, a, axis_name), axis_name=axis_name))(
+            params, keys, active)
+        for e, g, name in zip(expected, got, ("returns", "length", "finished")):
+            np.testing.assert_array_equal(np.asarray(e), np.asarray(g), err_msg=f"{name}, axis {axis_name}")
+        returns, length, _ = (np.asarray(x) for x in got)
+        assert (length[1] == 0).all() and (returns[1] == 0).all()  # the inactive agent steps nothing
+        assert (length[[0, 2]] > 0).all()
+    if spec.continuous:  # fractional returns: the sum's order matters here
+        assert not np.all(returns[[0, 2]] == np.round(returns[[0, 2]]))
