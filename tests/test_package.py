@@ -20,3 +20,29 @@ def test_importing_the_package_imports_no_jax():
     code = "import sys, jax_reinforce; print('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_ml_dtypes_cap_holds_and_admits_what_jax_requires():
+    """pyproject.toml caps ml_dtypes below 0.7 (0.7.0 takes 0.55 s to import; docs/performance.md, Round 7).
+
+    The cap is a workaround on jax's own dependency: the installed version must be inside it, and inside
+    what the installed jax and jaxlib ask for, or a jax that needs a newer ml_dtypes has arrived."""
+    import tomllib
+    from importlib.metadata import requires, version
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    def ml_dtypes(requirements):
+        found = [Requirement(r) for r in requirements if Requirement(r).name.replace("-", "_") == "ml_dtypes"]
+        assert len(found) == 1, requirements
+        return found[0].specifier
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    ours = ml_dtypes(pyproject["project"]["dependencies"])
+    installed = version("ml_dtypes")
+    assert ours.contains(installed), (str(ours), installed)
+    assert not ours.contains("0.7.0")
+    for dist in ("jax", "jaxlib"):
+        theirs = ml_dtypes(r for r in requires(dist) if "extra ==" not in r)
+        assert theirs.contains(installed), (dist, str(theirs), installed)
