@@ -190,6 +190,7 @@ class _Episodes(NamedTuple):
 
 
 def _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_name, greedy) -> _Episodes:
+    """The environments reset from ``key``'s split and the step functions of :func:`rollout` (same arguments)."""
     env, env_params = env_spec.env, env_spec.params
     horizon = int(num_steps or env_spec.max_steps)
     total_envs, first = num_envs, 0

@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jax_reinforce.env_defaults import DEFAULTS  # noqa: E402  (no JAX: a table of settings)
 TABLE = ROOT / "docs" / "search" / "table.json"
 # The returns gymnax's README gives for its trained PPO/ES agents.
 REFERENCE = {"Pendulum-v1": -130, "CartPole-v1": 500, "MountainCar-v0": -118, "MountainCarContinuous-v0": 92,
@@ -82,12 +85,12 @@ def markdown(rows: list[dict]) -> str:
         return "" if v is None else f"{v[1]:.4g} ({v[0]:.4g} to {v[2]:.4g})"
 
     def defaults(config):
-        envs = "" if config["num_envs"] == 32 else f", {config['num_envs']} envs"
+        envs = "" if config["num_envs"] == DEFAULTS["num_envs"] else f", {config['num_envs']} envs"
         return (f"{','.join(map(str, config['hidden']))}, lr {config['learning_rate']:g}, {config['baseline']}, "
                 f"{config['iterations']} its{envs}")
 
     rows = sorted(rows, key=lambda r: ORDER.index(r["env"]) if r["env"] in ORDER else len(ORDER))
-    lines = ["| `--env` | defaults: hidden, lr, baseline, iterations (environments if not 32) | greedy return, gymnax: median (IQR) | gymnasium "
+    lines = [f"| `--env` | defaults: hidden, lr, baseline, iterations (environments if not {DEFAULTS['num_envs']}) | greedy return, gymnax: median (IQR) | gymnasium "
              "| reference | solved | env steps per seed | wall time |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
