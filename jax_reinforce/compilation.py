@@ -119,13 +119,16 @@ def available_cores() -> int:
 
 
 def use_cpu_cores(count: int | None = None) -> int:
-    """Makes JAX's CPU backend expose ``count`` devices, one per core, so agents train on every core.
+    """Makes JAX's CPU backend expose ``count`` devices, one per core, for ``--devices N`` or ``all``.
 
     XLA runs one CPU program on one thread (with
     :func:`cpu_compiler_options`); JAX's CPU backend shows one device by
-    default. With one device per core, a batch of agents split over them
-    (:class:`jax_reinforce.runner.Runner` with ``devices``) runs on all
-    cores at once: 1.7x on the 2-core development machine.
+    default. The runner's default on a CPU needs no more: it calls one
+    device from one thread per core (:func:`jax_reinforce.runner.default_threads`),
+    with one compiled program. With one device per core, a batch of agents
+    dealt over them (``--devices all``) runs on every core too, equally fast
+    but compiling the program once per device (``docs/performance.md``,
+    round 8).
 
     Must run before JAX initialises its backends (the first ``jax.devices()``
     or computation). Changes nothing if the count was already chosen, by

@@ -53,10 +53,14 @@ def select_devices(devices: int | str | None = None, num_seeds: int | None = Non
     Args:
       devices: ``"all"``; an integer (or its text) ``N``; or ``None``.
         In one process, ``N`` in ``[1, len(jax.devices())]`` picks the first
-        ``N`` devices and ``None`` picks as many as ``num_seeds`` fills with
-        at least two agents each (``Runner``'s smallest batch), at least
-        one: ``min(len(jax.devices()), max(1, num_seeds // 2))``, or one
-        device when ``num_seeds`` is ``None``. With ``P`` processes every
+        ``N`` devices and ``None`` picks, on a CPU, one device (the runner
+        uses its cores with one thread each,
+        :func:`jax_reinforce.runner.default_threads`: one compiled program
+        instead of one per device, equally fast); elsewhere as many as
+        ``num_seeds`` fills with at least two agents each (``Runner``'s
+        smallest batch), at least one: ``min(len(jax.devices()), max(1,
+        num_seeds // 2))``, or one device when ``num_seeds`` is ``None``.
+        With ``P`` processes every
         process must take part, so ``N`` must be a multiple of ``P``
         (``N / P`` devices of each process) and ``None`` means the first
         device of each process.
@@ -77,7 +81,8 @@ def select_devices(devices: int | str | None = None, num_seeds: int | None = Non
     else:
         allowed = (f"'all' or a multiple of the {processes} processes in "
                    f"[{processes}, {processes * per_process}]")
-    if devices is None and processes == 1 and num_seeds is not None:
+    on_cpu = all(d.platform == "cpu" for ds in by_process.values() for d in ds)
+    if devices is None and processes == 1 and num_seeds is not None and not on_cpu:
         from jax_reinforce.runner import MIN_BATCH
 
         count = min(total, max(1, int(num_seeds) // MIN_BATCH))

@@ -20,15 +20,22 @@ equal to the same agents run in one batch, whatever the chunk size.
 
 Given several devices, the calls are dealt over them, each call a
 single-device program of ``size`` agents (the same program, compiled once
-per device), so the devices run at once. Devices of several processes
+per device), so the devices run at once. On a device, up to ``threads``
+calls run at once, each from its own thread: JAX's CPU client runs calls
+made from several threads in parallel, one core each (calls made from one
+thread run one after another), so on a CPU one device and one thread per
+core (:func:`default_threads`) train on every core with ONE compiled
+program. Splitting the CPU into one device per core
+(:func:`jax_reinforce.compilation.use_cpu_cores`) runs as fast but compiles
+the program once per device (``docs/performance.md``, round 8). Devices of
+several processes
 (``jax.distributed``): each process trains its own block of the seeds on its
 own devices, and after every chunk the processes exchange their seeds' state
-and metrics (``process_allgather``), so every process holds every seed. On a CPU each device
-is a core (:func:`jax_reinforce.compilation.use_cpu_cores`), so the agents of
-a run train on every core. Nothing is partitioned: every agent runs the
-same machine code on 1, 2 or 16 devices, so the results do not depend on
-the device or process count, bit for bit (``tests/test_runner.py``,
-``tests/test_train_cli_scaling.py``). A program
+and metrics (``process_allgather``), so every process holds every seed.
+Nothing is partitioned: every agent runs the
+same machine code on 1, 2 or 16 devices and in any thread, so the results do
+not depend on the device, thread or process count, bit for bit
+(``tests/test_runner.py``, ``tests/test_train_cli_scaling.py``). A program
 partitioned over the devices (``jax.shard_map``) would compile once, but XLA
 optimises it slightly differently (results about 1e-6 apart, then diverging);
 the extra compiles run in parallel threads.
@@ -50,7 +57,8 @@ import numpy as np
 from jax_reinforce.envs import describe_env
 from jax_reinforce.program_cache import compile_program
 
-__all__ = ["Runner", "RunProgress", "MIN_BATCH", "default_max_batch", "compile_for_devices", "mesh_shape"]
+__all__ = ["Runner", "RunProgress", "MIN_BATCH", "default_max_batch", "default_threads", "compile_for_devices",
+           "mesh_shape"]
 
 SEED_AXIS, ENV_AXIS, AGENT_AXIS = "seeds", "envs", "agent"  # mesh axes; the vmapped agents
 
@@ -64,19 +72,45 @@ COMPACT_FRACTION = 1 / 8
 CPU_ENVS_PER_DEVICE = 256
 
 
-def default_max_batch(num_envs: int, devices) -> int | None:
+def default_threads(devices) -> int:
+    """Calls :class:`Runner` runs at once on each of ``devices`` (those of this process).
+
+    On a CPU, one per core this process may use, shared by the CPU devices:
+    ``max(1, available_cores() // len(devices))`` (JAX's CPU client runs
+    calls from different threads in parallel, one core each). Elsewhere 1:
+    an accelerator runs one program at a time, and one call of every agent
+    fills it.
+    """
+    from jax_reinforce.compilation import available_cores
+
+    devices = [d for d in devices if d.process_index == _process_index()]
+    if not devices or any(d.platform != "cpu" for d in devices):
+        return 1
+    return max(1, available_cores() // len(devices))
+
+
+def _process_index() -> int:
+    import jax
+
+    return jax.process_index()
+
+
+def default_max_batch(num_envs: int, devices, threads: int | None = None) -> int | None:
     """Agents per call for :class:`Runner` on ``devices``: capped on a CPU, one batch elsewhere.
 
-    On a CPU, a batch of ``CPU_ENVS_PER_DEVICE`` environments per device
-    already runs near full speed, and a fixed small batch means finished
+    On a CPU, a batch of ``CPU_ENVS_PER_DEVICE`` environments per concurrent
+    call already runs near full speed, and a fixed small batch means finished
     agents are dropped without compiling a program of another size (about 3 s
     each, cold): 256 seeds trained in 7.6 s with calls of 16 agents, against
     8.0 s with 64 and 8.4 s with one batch compacted by recompiling (2-core
-    machine, warm cache). Elsewhere (a GPU wants the biggest batch): ``None``.
+    machine, warm cache). The cap is shared by every concurrent call:
+    ``len(devices) * threads`` of them (``threads``: :func:`default_threads`
+    when ``None``). Elsewhere (a GPU wants the biggest batch): ``None``.
     """
     if any(d.platform != "cpu" for d in devices):
         return None
-    return len(devices) * max(MIN_BATCH, CPU_ENVS_PER_DEVICE // int(num_envs))
+    threads = default_threads(devices) if threads is None else int(threads)
+    return len(devices) * threads * max(MIN_BATCH, CPU_ENVS_PER_DEVICE // int(num_envs))
 
 
 def compile_for_devices(lower_for, devices) -> dict:
@@ -165,7 +199,9 @@ class Runner(RunProgress):
     exactly as that seed alone with that setting.
 
     ``env_shards == 1`` (at least as many seeds as devices): calls of a
-    one-device program dealt over the devices, bitwise the one-device run.
+    one-device program dealt over the devices, up to ``threads`` at once on
+    each (:func:`default_threads` when ``None``), bitwise the one-device,
+    one-thread run.
     ``env_shards > 1``: one call of every seed (padded to a multiple of the
     seed shards) on :attr:`mesh`, each agent's environments split over an
     ``"envs"`` group. Every method is collective in a multi-process job:
@@ -182,12 +218,13 @@ class Runner(RunProgress):
         which is bitwise the same from run to run; saved in checkpoints as
         ``history/seconds`` (:meth:`history_with_seconds`).
       env_shards: devices that share one agent's environments (1: none).
+      threads: calls run at once on each device (1 when split).
       mesh: the ``("seeds", "envs")`` mesh when ``env_shards > 1``, else ``None``.
       owned: the seeds this process trains (its block; every seed when split).
     """
 
     def __init__(self, config, env_spec, chunk_iterations: int, compiler_options=None, compact: bool = True,
-                 devices=None, max_batch: int | None = None):
+                 devices=None, max_batch: int | None = None, threads: int | None = None):
         import jax
 
         from jax_reinforce.compilation import compiler_options as default_options
@@ -201,6 +238,9 @@ class Runner(RunProgress):
         self.chunk = int(chunk_iterations)
         if max_batch is not None and int(max_batch) < 1:
             raise ValueError(f"max_batch must be None or an integer >= 1; got {max_batch!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                    or threads < 1):
+            raise ValueError(f"threads must be None or an integer >= 1; got {threads!r}")
         self._metric_names = METRIC_NAMES
         self._metric_dtypes = {name: np.dtype(dtype) for name, dtype in METRIC_DTYPES.items()}
         if compiler_options is None:
@@ -226,11 +266,13 @@ class Runner(RunProgress):
             self.mesh = Mesh(np.asarray(devices_by_process, dtype=object).reshape(seed_shards, self.env_shards),
                              (SEED_AXIS, ENV_AXIS))
             self._slots = [self.mesh]
+            self.threads = 1  # one collective call of every seed
             self._blocks = [np.arange(config.num_agents)]  # every process takes part in the one call
         else:
             # Each process trains its own block of seeds on its own devices; all see every seed after a chunk.
             self.mesh = None
             self._slots = self.local_devices
+            self.threads = default_threads(self.local_devices) if threads is None else int(threads)
             processes = sorted({d.process_index for d in self.devices})
             self._blocks = np.array_split(np.arange(config.num_agents), len(processes))
         self.owned = self._blocks[0] if split else self._blocks[processes.index(jax.process_index())]
@@ -252,7 +294,8 @@ class Runner(RunProgress):
         where = (f"{len(self.devices)} {platforms} device{'s' * (len(self.devices) > 1)} in {processes} "
                  f"process{'es' * (processes > 1)}")
         if self.mesh is None:
-            return f"{where}: the seeds dealt over them"
+            at_once = f", {self.threads} calls at once on each" if self.threads > 1 else ""
+            return f"{where}{at_once}: the seeds dealt over them"
         seed_shards = self.mesh.shape[SEED_AXIS]
         padding = self._full_size() - self.config.num_agents
         return (f"{where}: {seed_shards} seed shard{'s' * (seed_shards > 1)} x {self.env_shards} environment "
@@ -334,24 +377,29 @@ class Runner(RunProgress):
         if self.mesh is not None:
             shards = self.mesh.shape[SEED_AXIS]
             return -(-self.config.num_agents // shards) * shards
-        return max(MIN_BATCH, -(-len(self.owned) // len(self.local_devices)))
+        return max(MIN_BATCH, -(-len(self.owned) // self._lanes()))
+
+    def _lanes(self) -> int:
+        """Calls that run at once in this process: its devices times :attr:`threads`."""
+        return len(self._slots) * self.threads
 
     def _call_size(self, active: int) -> int:
         """Agents per call for ``active`` agents still training.
 
         With ``max_batch``: one fixed size, ``max_batch`` shared by the
-        devices (never more than the seeds need), so finished agents cost
-        nothing and no other size is compiled. Without: every seed in one
-        call per device until at most :data:`COMPACT_FRACTION` still train,
-        then the smallest power of two per device that holds them.
+        concurrent calls (devices times threads; never more than the seeds
+        need), so finished agents cost nothing and no other size is
+        compiled. Without: every seed in one call per concurrent call until
+        at most :data:`COMPACT_FRACTION` still train, then the smallest power
+        of two per concurrent call that holds them.
         """
-        num_seeds, num_devices = len(self.owned), len(self.local_devices)
+        num_seeds, lanes = len(self.owned), self._lanes()
         if self.max_batch is not None:
-            return max(MIN_BATCH, -(-min(num_seeds, self.max_batch) // num_devices))
+            return max(MIN_BATCH, -(-min(num_seeds, self.max_batch) // lanes))
         full = self._full_size()
         if not self.compact or active > num_seeds * COMPACT_FRACTION:
             return full
-        return min(full, max(MIN_BATCH, _next_power_of_two(-(-active // num_devices))))
+        return min(full, max(MIN_BATCH, _next_power_of_two(-(-active // lanes))))
 
     def _batches(self) -> list[np.ndarray]:
         """The seeds of each call of the next chunk (a seed may appear more than once, as padding).
@@ -448,12 +496,7 @@ class Runner(RunProgress):
         running = self.running()
         before = int(np.max(np.asarray(self.state.iteration)[running])) if running.any() else 0
         batches = self._batches() if running[self.owned].any() else []
-        results = []
-        for k, part in enumerate(batches):  # dispatched without waiting: every device busy at once
-            slot = self._slots[k % len(self._slots)]
-            batch = self._put(jax.tree.map(lambda x: np.asarray(x)[part], self.state), slot)
-            results.append(self.compile(len(part))[slot](batch))
-        results = [self._fetch(r) for r in results]
+        results = self._run_calls(batches)
         fillers = {name: np.nan if np.issubdtype(dtype, np.floating) else 0 for name, dtype in self._metric_dtypes.items()}
         # This process's seeds: the new state, and metrics of a full chunk's width (fillers where not run).
         owned_metrics = {name: np.full((len(self.owned), self.chunk), fillers[name], self._metric_dtypes[name])
@@ -481,6 +524,34 @@ class Runner(RunProgress):
             ends = previous + elapsed * np.arange(1, rows + 1) / rows
             self.seconds = np.concatenate([self.seconds, ends.astype(np.float32)])
         return chunk_metrics
+
+    def _run_calls(self, batches) -> list:
+        """Each batch's ``(state, metrics)`` as host arrays: call ``k`` on slot ``k % len(slots)``.
+
+        One call at a time per slot and :attr:`threads` 1: dispatched from
+        this thread without waiting, so every device is busy at once, then
+        fetched. Otherwise from a pool of ``len(slots) * threads`` threads,
+        each putting its batch on the device, calling and fetching (JAX's
+        CPU client runs calls of different threads at once).
+        """
+        import jax
+
+        def call(k, part):
+            slot = self._slots[k % len(self._slots)]
+            return self.compile(len(part))[slot](self._put(jax.tree.map(lambda x: np.asarray(x)[part], self.state), slot))
+
+        if self.threads == 1 or len(batches) <= 1:
+            return [self._fetch(r) for r in [call(k, part) for k, part in enumerate(batches)]]
+        from concurrent.futures import ThreadPoolExecutor
+
+        for size in {len(part) for part in batches}:
+            self.compile(size)  # in this thread, before the pool's threads ask for it
+        pool = ThreadPoolExecutor(self._lanes())
+        try:
+            futures = [pool.submit(lambda k=k, part=part: self._fetch(call(k, part))) for k, part in enumerate(batches)]
+            return [f.result() for f in futures]
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _share_with_processes(self, owned_metrics):
         """Every process's seeds (state and chunk metrics) to every process (``process_allgather``).

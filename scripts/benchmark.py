@@ -14,7 +14,8 @@ machine:
    ``jax.jit(jax.vmap(make_train(config)))(keys)`` under XLA's default
    options; the same with the trainer's compiler options (the library's best
    on one device); and the command line's runner with the seeds dealt over
-   every core. Then one agent unbatched (``jax.jit(make_train(config))``) and
+   every core: its default (one device, calls from one thread per core),
+   and one device per core. Then one agent unbatched (``jax.jit(make_train(config))``) and
    a nested vmap over learning rates and seeds. Real environment steps only;
    every timing waits for the results; the figure is the median of
    ``--repeats`` runs.
@@ -115,22 +116,26 @@ def make_train_throughput(num_seeds: int, num_envs: int, iterations: int, repeat
             "iterations": iterations, "compile_s": compile_s, **_timed_runs(call, repeats)}
 
 
-def runner_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, num_devices: int):
+def runner_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: int, num_devices: int,
+                      threads: int | None = None):
     """Env-steps/s of the command line's runner (:class:`Runner`) under the same protocol.
 
-    The seeds dealt over ``num_devices`` devices (one per CPU core), in calls
-    of ``default_max_batch`` agents, ``iterations`` in one chunk; compiling apart.
+    The seeds dealt over ``num_devices`` devices, ``threads`` calls at once on
+    each (``None``: ``default_threads``, one per core shared by the devices),
+    in calls of ``default_max_batch`` agents, ``iterations`` in one chunk;
+    compiling apart.
     """
     import jax
 
     from jax_reinforce import Config, agent_keys, compiler_options, make_env
-    from jax_reinforce.runner import Runner, default_max_batch
+    from jax_reinforce.runner import Runner, default_max_batch, default_threads
 
     config = Config(env="CartPole-v1", hidden=(8,), num_envs=num_envs, num_seeds=num_seeds, iterations=iterations,
                     stop_when_solved=False)
     devices = jax.devices()[:num_devices]
+    threads = default_threads(devices) if threads is None else threads
     runner = Runner(config, make_env(config.env), iterations, compiler_options(), devices=devices,
-                        max_batch=default_max_batch(num_envs, devices))
+                    max_batch=default_max_batch(num_envs, devices, threads), threads=threads)
     fresh = runner.init(agent_keys(config.seed, num_seeds))
     t = time.perf_counter()
     runner.compile()
@@ -141,7 +146,7 @@ def runner_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: i
         return int(runner.run_chunk()["env_steps"].sum())  # run_chunk returns host arrays: it has waited
 
     return {"variant": "runner", "num_seeds": num_seeds, "num_envs": num_envs, "num_devices": num_devices,
-            "iterations": iterations, "compile_s": compile_s, **_timed_runs(call, repeats)}
+            "threads": threads, "iterations": iterations, "compile_s": compile_s, **_timed_runs(call, repeats)}
 
 
 # --------------------------------------------------------------------------- peers
@@ -329,7 +334,7 @@ def main(argv=None):
 
     from jax_reinforce.compilation import use_cpu_cores
 
-    cores = use_cpu_cores()  # as scripts/train.py: one CPU device per core
+    cores = use_cpu_cores()  # as scripts/train.py: one CPU device per core (its default uses the first alone)
     import jax
 
     results = {"machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
@@ -348,7 +353,7 @@ def main(argv=None):
         rate = row["env_steps_per_s"]
         label = {"plain": "jax.jit(jax.vmap(make_train(c)))", "options": "  + the trainer's compiler options",
                  "single": "jax.jit(make_train(c)), one agent", "rates": f"  nested vmap, {row.get('num_rates')} lrs x seeds",
-                 "runner": f"  train.py's runner, {row.get('num_devices')} devices"}[row["variant"]]
+                 "runner": f"  train.py's runner, {row.get('num_devices')} dev x {row.get('threads')} threads"}[row["variant"]]
         print(f"throughput {label:<38} seeds {row['num_seeds']:>4} x envs {row['num_envs']:>5}: "
               f"{rate['median'] / 1e6:6.2f}M env-steps/s (min {rate['min'] / 1e6:.2f}, max {rate['max'] / 1e6:.2f}); "
               f"compile {row['compile_s']:.2f}s", flush=True)
@@ -360,9 +365,11 @@ def main(argv=None):
             show(row)
         if quick and (seeds, envs) != sizes[-1]:
             continue  # --quick: the runner at the last size only
-        row = runner_throughput(seeds, envs, iterations, repeats, devices)
-        results["throughput"].append(row)
-        show(row)
+        # The command line's default on a CPU (one device, a thread per core), then one device per core.
+        for layout in [(1, None)] + ([] if quick or devices == 1 else [(devices, 1)]):
+            row = runner_throughput(seeds, envs, iterations, repeats, *layout)
+            results["throughput"].append(row)
+            show(row)
     extra = [] if "extra" in skip else [("single", 1, 8 if quick else 1024, 0),
                                         ("rates", 2, 8 if quick else 64, 2 if quick else 4)]
     for variant, seeds, envs, rates in extra:

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=True, help="keep compiled programs in the user cache directory (default on)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     m = p.add_argument_group("devices and processes")
-    m.add_argument("--devices", default=None, help="'all' or a count (default: in one process, as many as the seeds fill with 2 agents each; on a CPU each core is a device; in a job, one per process)")
+    m.add_argument("--devices", default=None, help="'all' or a count (default: on a CPU, one device called from one thread per core; elsewhere, in one process, as many as the seeds fill with 2 agents each; in a job, one per process)")
     m.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's address, the same for every process of a multi-process job")
     m.add_argument("--num-processes", type=int_flag("--num-processes", 1), default=None, help="processes in the job")
     m.add_argument("--process-id", type=int_flag("--process-id", 0), default=None, help="this process, 0 to --num-processes - 1; process 0 writes the run directory")

@@ -22,11 +22,15 @@ import pytest
 # (moves the last one or two agents still training into a batch of 2).
 CONFIG = dict(env="CartPole-v0", num_envs=16, num_seeds=16, iterations=80)
 CHUNKS = (1, 3, 8)  # one device, compaction on: each must equal the one-batch run
-LAYOUTS = {  # name: (devices, chunk, capped by default_max_batch); each must equal one device, chunk 8
-    "2 devices, chunk 8, capped False": (2, 8, False),
-    "4 devices, chunk 3, capped False": (4, 3, False),
-    "2 devices, chunk 8, capped True": (2, 8, True),  # capped: calls of the uncapped full size here,
-    "4 devices, chunk 3, capped True": (4, 3, True),  # so these two reuse the programs of the two above
+LAYOUTS = {  # name: (devices, chunk, capped by default_max_batch, threads); each must equal one device, chunk 8
+    "2 devices, chunk 8, capped False": (2, 8, False, 1),
+    "4 devices, chunk 3, capped False": (4, 3, False, 1),
+    "2 devices, chunk 8, capped True": (2, 8, True, 1),  # capped: calls of the uncapped full size here,
+    "4 devices, chunk 3, capped True": (4, 3, True, 1),  # so these two reuse the programs of the two above
+    # Calls from several threads at once on one device (the CPU's default layout), and on two devices.
+    "1 device, 2 threads, chunk 8, capped True": (1, 8, True, 2),
+    "1 device, 3 threads, chunk 3, capped False": (1, 3, False, 3),
+    "2 devices, 2 threads, chunk 8, capped False": (2, 8, False, 2),
 }
 CAPPED = ((2, 8), (4, 3))  # (max_batch, chunk), for the first CAPPED_SEEDS seeds
 CAPPED_SEEDS = 7  # not a multiple of either max_batch: calls hold padding copies
@@ -69,21 +73,22 @@ def one_batch(config):
     return jax.device_get(run(init(agent_keys(config.seed, config.num_seeds)), config.iterations))
 
 
-def train(name, config, chunk, devices=None, max_batch=None):
-    runner = Runner(config, make_env(config.env), chunk, devices=devices, max_batch=max_batch)
+def train(name, config, chunk, devices=None, max_batch=None, threads=1):
+    runner = Runner(config, make_env(config.env), chunk, devices=devices, max_batch=max_batch, threads=threads)
     runner.init(agent_keys(config.seed, config.num_seeds))
     while runner.running().any():
         runner.run_chunk()
     save(name, runner.state, runner.history, sizes=sorted(runner._compiled), devices=len(runner.devices),
-         iterations_run=runner.iterations_run)
+         threads=runner.threads, iterations_run=runner.iterations_run)
 
 
 save("one batch", *one_batch(config))
 for chunk in settings["chunks"]:
     train(f"one device, chunk {chunk}", config, chunk)
-for name, (n, chunk, capped) in settings["layouts"].items():
+for name, (n, chunk, capped, threads) in settings["layouts"].items():
     devices = jax.devices()[:n]
-    train(name, config, chunk, devices, default_max_batch(config.num_envs, devices) if capped else None)
+    train(name, config, chunk, devices, default_max_batch(config.num_envs, devices, threads) if capped else None,
+          threads)
 for max_batch, chunk in settings["capped"]:
     train(f"max_batch {max_batch}, chunk {chunk}", config.replace(num_seeds=settings["capped_seeds"]), chunk,
           max_batch=max_batch)
@@ -141,16 +146,20 @@ def test_one_agent_runs_as_a_pair_and_equals_itself_among_many(runs):
                                       else many[name][:1], alone[name], err_msg=name)
 
 
-def test_results_are_bitwise_the_same_on_1_2_and_4_devices(runs):
-    # Every layout (seeds dealt over 2 or 4 devices, calls capped or not, any chunk) trains every
-    # agent with the same single-device program: the state and metrics equal one device's bit for bit.
+def test_results_are_bitwise_the_same_on_1_2_and_4_devices_and_any_threads(runs):
+    # Every layout (seeds dealt over 2 or 4 devices, calls from 1 to 3 threads at once on a device,
+    # capped or not, any chunk) trains every agent with the same single-device program: the state and
+    # metrics equal one device's, one thread's, bit for bit.
     one = runs.arrays("one device, chunk 8")
     bitwise = {}
     for name in LAYOUTS:
         run = runs.arrays(name)
         bitwise[name] = sorted(run) == sorted(one) and all(np.array_equal(one[k], run[k], equal_nan=True) for k in one)
     assert all(bitwise.values()), bitwise
-    assert sorted({runs.info[name]["devices"] for name in LAYOUTS}) == [2, 4], runs.info
+    assert sorted({runs.info[name]["devices"] for name in LAYOUTS}) == [1, 2, 4], runs.info
+    assert sorted({runs.info[name]["threads"] for name in LAYOUTS}) == [1, 2, 3], runs.info
+    # Several calls ran in each chunk of the threaded layouts (more agents than one call holds).
+    assert all(max(runs.info[name]["sizes"]) < CONFIG["num_seeds"] for name in LAYOUTS), runs.info
     assert int((one["state/solved_at"] >= 0).sum()) >= 4
     assert len(runs.info["one device, chunk 8"]["sizes"]) > 1, runs.info  # finished agents were moved to a smaller batch
 
@@ -169,3 +178,42 @@ def test_capped_batches_of_active_agents_equal_one_batch_bitwise(runs):
         width = runs.info[name]["iterations_run"]
         np.testing.assert_array_equal(run["metrics/env_steps"], reference["metrics/env_steps"][:, :width])
         assert runs.info[name]["sizes"] == [max_batch], runs.info[name]
+
+
+def _fake_devices(platform, count):
+    return [SimpleNamespace(platform=platform, process_index=0, id=i) for i in range(count)]
+
+
+def test_default_threads_share_the_cores_between_cpu_devices(monkeypatch):
+    from jax_reinforce import compilation
+    from jax_reinforce.runner import CPU_ENVS_PER_DEVICE, MIN_BATCH, default_max_batch, default_threads
+
+    monkeypatch.setattr(compilation, "available_cores", lambda: 4)
+    assert [default_threads(_fake_devices("cpu", n)) for n in (1, 2, 3, 4, 8)] == [4, 2, 1, 1, 1]
+    assert default_threads(_fake_devices("gpu", 2)) == 1  # an accelerator runs one call at a time
+    # The cap holds one call's worth of environments for every call that runs at once.
+    per_call = max(MIN_BATCH, CPU_ENVS_PER_DEVICE // 32)
+    assert default_max_batch(32, _fake_devices("cpu", 1)) == 4 * per_call
+    assert default_max_batch(32, _fake_devices("cpu", 2)) == 2 * 2 * per_call
+    assert default_max_batch(32, _fake_devices("cpu", 1), threads=3) == 3 * per_call
+    assert default_max_batch(32, _fake_devices("gpu", 2)) is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_runner_refuses_a_bad_thread_count(bad):
+    from jax_reinforce import Config
+    from jax_reinforce.runner import Runner
+
+    with pytest.raises(ValueError, match=r"threads must be None or an integer >= 1; got"):
+        Runner(Config(num_seeds=2, num_envs=4, iterations=1), None, 1, threads=bad)
+
+
+def test_the_cpu_default_is_one_device_and_elsewhere_as_many_as_the_seeds_fill(monkeypatch):
+    from jax_reinforce import distributed
+
+    for platform, expected in (("cpu", 1), ("gpu", 4)):
+        devices = _fake_devices(platform, 4)
+        monkeypatch.setattr(distributed, "_devices_by_process", lambda devices=devices: {0: devices})
+        assert distributed.select_devices(None, num_seeds=16) == devices[:expected]
+        assert distributed.select_devices("all", num_seeds=16) == devices
+        assert distributed.select_devices(None, num_seeds=3) == devices[:1]  # 3 seeds fill one pair
