@@ -294,7 +294,8 @@ class Runner(RunProgress):
         where = (f"{len(self.devices)} {platforms} device{'s' * (len(self.devices) > 1)} in {processes} "
                  f"process{'es' * (processes > 1)}")
         if self.mesh is None:
-            at_once = f", {self.threads} calls at once on each" if self.threads > 1 else ""
+            each = " on each" if len(self.devices) > 1 else ""
+            at_once = f", {self.threads} calls at once{each}, one thread each" if self.threads > 1 else ""
             return f"{where}{at_once}: the seeds dealt over them"
         seed_shards = self.mesh.shape[SEED_AXIS]
         padding = self._full_size() - self.config.num_agents

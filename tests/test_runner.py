@@ -217,3 +217,16 @@ def test_the_cpu_default_is_one_device_and_elsewhere_as_many_as_the_seeds_fill(m
         assert distributed.select_devices(None, num_seeds=16) == devices[:expected]
         assert distributed.select_devices("all", num_seeds=16) == devices
         assert distributed.select_devices(None, num_seeds=3) == devices[:1]  # 3 seeds fill one pair
+
+
+def test_describe_names_the_devices_and_the_calls_at_once():
+    import jax
+
+    from jax_reinforce import Config
+    from jax_reinforce.runner import Runner
+
+    config = Config(num_seeds=4, num_envs=4, iterations=1)
+    two = Runner(config, None, 1, devices=jax.devices("cpu")[:1], threads=2).describe()
+    assert two == "1 cpu device in 1 process, 2 calls at once, one thread each: the seeds dealt over them", two
+    one = Runner(config, None, 1, devices=jax.devices("cpu")[:1], threads=1).describe()
+    assert one == "1 cpu device in 1 process: the seeds dealt over them", one
