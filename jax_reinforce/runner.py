@@ -81,18 +81,14 @@ def default_threads(devices) -> int:
     an accelerator runs one program at a time, and one call of every agent
     fills it.
     """
+    import jax
+
     from jax_reinforce.compilation import available_cores
 
-    devices = [d for d in devices if d.process_index == _process_index()]
+    devices = [d for d in devices if d.process_index == jax.process_index()]
     if not devices or any(d.platform != "cpu" for d in devices):
         return 1
     return max(1, available_cores() // len(devices))
-
-
-def _process_index() -> int:
-    import jax
-
-    return jax.process_index()
 
 
 def default_max_batch(num_envs: int, devices, threads: int | None = None) -> int | None:
@@ -537,16 +533,16 @@ class Runner(RunProgress):
         """
         import jax
 
+        programs = {size: self.compile(size) for size in {len(part) for part in batches}}  # in this thread
+
         def call(k, part):
             slot = self._slots[k % len(self._slots)]
-            return self.compile(len(part))[slot](self._put(jax.tree.map(lambda x: np.asarray(x)[part], self.state), slot))
+            return programs[len(part)][slot](self._put(jax.tree.map(lambda x: np.asarray(x)[part], self.state), slot))
 
         if self.threads == 1 or len(batches) <= 1:
             return [self._fetch(r) for r in [call(k, part) for k, part in enumerate(batches)]]
         from concurrent.futures import ThreadPoolExecutor
 
-        for size in {len(part) for part in batches}:
-            self.compile(size)  # in this thread, before the pool's threads ask for it
         pool = ThreadPoolExecutor(self._lanes())
         try:
             futures = [pool.submit(lambda k=k, part=part: self._fetch(call(k, part))) for k, part in enumerate(batches)]
