@@ -12,7 +12,7 @@ The policy-gradient loss is the one of :func:`jax_reinforce.reinforce_loss`,
     L = -sum(m w log pi(a|s)) / D  -  c sum(m H(pi(.|s))) / D,   D = max(sum m, 1),
 
 and :func:`reinforce_grad` is its exact gradient (checked against ``jax.grad``
-and finite differences in ``tests/test_numpy_reference.py``). The optimiser
+and finite differences in ``tests/core/test_numpy_reference.py``). The optimiser
 is a small Adam written here (:func:`adam_step`); :func:`sgd_step` is there
 to compare. Adam makes the step size per parameter, so one learning rate works
 for the tiny output layer and the larger hidden layer alike.

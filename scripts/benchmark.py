@@ -128,7 +128,7 @@ def runner_throughput(num_seeds: int, num_envs: int, iterations: int, repeats: i
     import jax
 
     from jax_reinforce import Config, agent_keys, compiler_options, make_env
-    from jax_reinforce.runner import Runner, default_max_batch, default_threads
+    from jax_reinforce.harness.runner import Runner, default_max_batch, default_threads
 
     config = Config(env="CartPole-v1", hidden=(8,), num_envs=num_envs, num_seeds=num_seeds, iterations=iterations,
                     stop_when_solved=False)
@@ -316,36 +316,15 @@ def sweep_vs_separate(base_args, values: dict, repeats: int):
 # --------------------------------------------------------------------------- main
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes for CI: a smoke test, not a measurement")
-    p.add_argument("--repeats", type=int, default=None, help="runs per figure (default 3, 1 with --quick)")
-    p.add_argument("--out", default="benchmark.json", help="JSON output path")
-    p.add_argument("--sizes", default=None, help="only these seeds x envs for the throughput table, e.g. 16x256,64x64")
-    p.add_argument("--skip", default="", help="comma-separated sections to leave out: extra, solve, numpy, sweep")
-    args = p.parse_args(argv)
-    skip = set(filter(None, args.skip.split(",")))
-    if skip - {"extra", "solve", "numpy", "sweep"}:
-        p.error(f"--skip takes extra, solve, numpy, sweep; got {args.skip!r}")
-    if args.repeats is not None and args.repeats < 1:
-        p.error(f"--repeats must be an integer >= 1; got {args.repeats}")
-    quick = args.quick
-    repeats = args.repeats or (1 if quick else 3)
-
-    from jax_reinforce.compilation import use_cpu_cores
-
-    cores = use_cpu_cores()  # as scripts/train.py: one CPU device per core (its default uses the first alone)
+def throughput_report(results, sizes_arg, quick, repeats, skip, cores):
+    """Section 1: training throughput of make_train and the runner beside gymnasium's, printed and stored."""
     import jax
-
-    results = {"machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                           "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]},
-               "quick": quick, "repeats": repeats}
 
     # The issue's protocol: make_train, 60 iterations from fresh agents, one device, same run.
     iterations = 2 if quick else 60
     sizes = [(2, 8), (1, 16)] if quick else [(16, 256), (64, 64), (1, 1024), (256, 16)]
-    if args.sizes:
-        sizes = [tuple(int(x) for x in size.split("x")) for size in args.sizes.split(",")]
+    if sizes_arg:
+        sizes = [tuple(int(x) for x in size.split("x")) for size in sizes_arg.split(",")]
     devices = min(len(jax.devices()), cores)
     results["throughput"] = []
 
@@ -399,6 +378,69 @@ def main(argv=None):
     for size, ratio in results["ratio_plain_vs_options"].items():
         print(f"  plain idiom / the trainer's options, {size}: {ratio:.2f}", flush=True)
 
+
+def numpy_report(results, base, quick, repeats):
+    """Section 3: the corrected NumPy seed program against train.py on CartPole-v0, printed and stored."""
+    v0_args = base + ["--env", "CartPole-v0", "--hidden", "8", "--num-seeds", "1"]
+    results["jax_cartpole_v0"] = time_to_solve(v0_args, repeats, fill_by_last_cold=quick)
+    # The trainer's use: many agents at once; compared per agent with the NumPy program.
+    many = 4 if quick else 256
+    results["jax_cartpole_v0_many"] = time_to_solve(base + ["--env", "CartPole-v0", "--hidden", "8",
+                                                            "--num-seeds", str(many)], repeats,
+                                                   fill_by_last_cold=quick)
+    ref_seeds = [0] if quick else [0, 1, 2, 3, 4]
+    results["numpy_reference"] = numpy_reference_solve(ref_seeds, 30 if quick else 3000)
+    if results["numpy_reference"]["wall_s"] is not None:
+        numpy_s = results["numpy_reference"]["wall_s"]["median"]
+        v0 = results["jax_cartpole_v0"]
+        ratios = speedups(numpy_s, v0)
+        results["ratio_numpy_reference_vs_jax_cartpole_v0"] = ratios
+        print(f"CartPole-v0: NumPy seed program {numpy_s:.2f}s of training (median of "
+              f"{results['numpy_reference']['solved']} solved seeds) vs scripts/train.py --env CartPole-v0 --hidden 8 "
+              f"--num-seeds 1: whole process {v0['cold']['wall_s']['median']:.2f}s cold "
+              f"({ratios['whole_process_cold']:.2f}x), {v0['warm']['wall_s']['median']:.2f}s warm "
+              f"({ratios['whole_process_warm']:.2f}x); its training phase alone "
+              f"{v0['warm']['split_median_s']['train']:.3f}s ({ratios['training_alone_warm']:.1f}x)", flush=True)
+        v0_many = results["jax_cartpole_v0_many"]
+        per_agent = speedups(numpy_s, v0_many, agents=many)
+        results["ratio_numpy_reference_vs_jax_cartpole_v0_many_per_agent"] = per_agent
+        print(f"CartPole-v0, {many} agents at once (--num-seeds {many}): {v0_many['cold']['wall_s']['median']:.2f}s cold, "
+              f"{v0_many['warm']['wall_s']['median']:.2f}s warm, training phase "
+              f"{v0_many['warm']['split_median_s']['train']:.2f}s (all solved: {v0_many['warm']['all_solved']}); "
+              f"per agent against the NumPy program: {per_agent['whole_process_cold']:.0f}x cold, "
+              f"{per_agent['whole_process_warm']:.0f}x warm, {per_agent['training_alone_warm']:.0f}x training phase",
+              flush=True)
+    else:
+        print("CartPole-v0: the NumPy seed program did not solve within its episode budget", flush=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes for CI: a smoke test, not a measurement")
+    p.add_argument("--repeats", type=int, default=None, help="runs per figure (default 3, 1 with --quick)")
+    p.add_argument("--out", default="benchmark.json", help="JSON output path")
+    p.add_argument("--sizes", default=None, help="only these seeds x envs for the throughput table, e.g. 16x256,64x64")
+    p.add_argument("--skip", default="", help="comma-separated sections to leave out: extra, solve, numpy, sweep")
+    args = p.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    if skip - {"extra", "solve", "numpy", "sweep"}:
+        p.error(f"--skip takes extra, solve, numpy, sweep; got {args.skip!r}")
+    if args.repeats is not None and args.repeats < 1:
+        p.error(f"--repeats must be an integer >= 1; got {args.repeats}")
+    quick = args.quick
+    repeats = args.repeats or (1 if quick else 3)
+
+    from jax_reinforce.harness.compilation import use_cpu_cores
+
+    cores = use_cpu_cores()  # as scripts/train.py: one CPU device per core (its default uses the first alone)
+    import jax
+
+    results = {"machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                           "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]},
+               "quick": quick, "repeats": repeats}
+
+    throughput_report(results, args.sizes, quick, repeats, skip, cores)
+
     # --quick: no evaluation, one device (one compile per program).
     base = ["--iterations", "3", "--num-envs", "8", "--eval-episodes", "0", "--devices", "1"] if quick else []
     results["time_to_solve"] = {}
@@ -412,37 +454,7 @@ def main(argv=None):
                   f"all solved: {r[kind]['all_solved']}", flush=True)
 
     if "numpy" not in skip:
-        v0_args = base + ["--env", "CartPole-v0", "--hidden", "8", "--num-seeds", "1"]
-        results["jax_cartpole_v0"] = time_to_solve(v0_args, repeats, fill_by_last_cold=quick)
-        # The trainer's use: many agents at once; compared per agent with the NumPy program.
-        many = 4 if quick else 256
-        results["jax_cartpole_v0_many"] = time_to_solve(base + ["--env", "CartPole-v0", "--hidden", "8",
-                                                                "--num-seeds", str(many)], repeats,
-                                                       fill_by_last_cold=quick)
-        ref_seeds = [0] if quick else [0, 1, 2, 3, 4]
-        results["numpy_reference"] = numpy_reference_solve(ref_seeds, 30 if quick else 3000)
-        if results["numpy_reference"]["wall_s"] is not None:
-            numpy_s = results["numpy_reference"]["wall_s"]["median"]
-            v0 = results["jax_cartpole_v0"]
-            ratios = speedups(numpy_s, v0)
-            results["ratio_numpy_reference_vs_jax_cartpole_v0"] = ratios
-            print(f"CartPole-v0: NumPy seed program {numpy_s:.2f}s of training (median of "
-                  f"{results['numpy_reference']['solved']} solved seeds) vs scripts/train.py --env CartPole-v0 --hidden 8 "
-                  f"--num-seeds 1: whole process {v0['cold']['wall_s']['median']:.2f}s cold "
-                  f"({ratios['whole_process_cold']:.2f}x), {v0['warm']['wall_s']['median']:.2f}s warm "
-                  f"({ratios['whole_process_warm']:.2f}x); its training phase alone "
-                  f"{v0['warm']['split_median_s']['train']:.3f}s ({ratios['training_alone_warm']:.1f}x)", flush=True)
-            v0_many = results["jax_cartpole_v0_many"]
-            per_agent = speedups(numpy_s, v0_many, agents=many)
-            results["ratio_numpy_reference_vs_jax_cartpole_v0_many_per_agent"] = per_agent
-            print(f"CartPole-v0, {many} agents at once (--num-seeds {many}): {v0_many['cold']['wall_s']['median']:.2f}s cold, "
-                  f"{v0_many['warm']['wall_s']['median']:.2f}s warm, training phase "
-                  f"{v0_many['warm']['split_median_s']['train']:.2f}s (all solved: {v0_many['warm']['all_solved']}); "
-                  f"per agent against the NumPy program: {per_agent['whole_process_cold']:.0f}x cold, "
-                  f"{per_agent['whole_process_warm']:.0f}x warm, {per_agent['training_alone_warm']:.0f}x training phase",
-                  flush=True)
-        else:
-            print("CartPole-v0: the NumPy seed program did not solve within its episode budget", flush=True)
+        numpy_report(results, base, quick, repeats)
 
     # Issue 13: a 6-setting sweep of 16 seeds in one program against 6 runs of 16 seeds.
     if "sweep" not in skip:

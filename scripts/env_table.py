@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jax_reinforce.env_defaults import DEFAULTS  # noqa: E402  (no JAX: a table of settings)
+from jax_reinforce.core.env_defaults import DEFAULTS  # noqa: E402  (no JAX: a table of settings)
 TABLE = ROOT / "docs" / "search" / "table.json"
 # The returns gymnax's README gives for its trained PPO/ES agents.
 REFERENCE = {"Pendulum-v1": -130, "CartPole-v1": 500, "MountainCar-v0": -118, "MountainCarContinuous-v0": 92,

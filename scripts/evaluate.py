@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 PROG = "evaluate.py"
-from jax_reinforce.cli import exit_on_signals  # noqa: E402
+from jax_reinforce.app.cli import exit_on_signals  # noqa: E402
 # First, before the heavy imports: from here on Ctrl-C is one line (as a script only: never on import).
 SIGNALS = exit_on_signals(PROG, "during evaluation; nothing was written") if __name__ == "__main__" else None
 
@@ -28,8 +28,8 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import tempfile  # noqa: E402
 
-from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, UsageError, check_jax_environment, check_path  # noqa: E402
-from jax_reinforce.cli import error_words, exit_now, int_flag, os_error_line, shown_path  # noqa: E402
+from jax_reinforce.app.cli import EXIT_BAD_INPUT, OneLineParser, UsageError, check_jax_environment, check_path  # noqa: E402
+from jax_reinforce.app.cli import error_words, exit_now, int_flag, os_error_line, shown_path  # noqa: E402
 
 EXIT_FAILED = 1
 
@@ -88,8 +88,8 @@ def main(argv=None) -> int:
         check_jax_environment()  # before anything is loaded
         run_dir = check_run_dir(args.run_dir)
         gif = check_gif_path(args.gif) if args.gif is not None else None
-        from jax_reinforce.checkpoint import load_checkpoint
-        from jax_reinforce.evaluation import check_evaluation_size, render_unavailable_reason
+        from jax_reinforce.harness.checkpoint import load_checkpoint
+        from jax_reinforce.harness.evaluation import check_evaluation_size, render_unavailable_reason
 
         params, config = load_checkpoint(run_dir)  # CheckpointError is a ValueError
         check_evaluation_size(config, args.episodes)  # a billion episodes: one line, before any work
@@ -102,9 +102,9 @@ def main(argv=None) -> int:
 
 
 def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
-    from jax_reinforce.envs import make_env
-    from jax_reinforce.evaluation import best_seed, evaluate_policies, render_episode
-    from jax_reinforce.reporting import evaluation_table, write_gif
+    from jax_reinforce.core.envs import make_env
+    from jax_reinforce.harness.evaluation import best_seed, evaluate_policies, render_episode
+    from jax_reinforce.harness.reporting import evaluation_table, write_gif
 
     env_spec = make_env(config.env)
     seed = config.seed if args.seed is None else args.seed
@@ -116,7 +116,7 @@ def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
     for line in evaluation_table(means, env_spec.solve_threshold):
         print(line)
     if config.num_settings > 1:  # a sweep: per setting, over its seeds
-        from jax_reinforce.sweep import setting_evaluation_lines
+        from jax_reinforce.harness.reporting import setting_evaluation_lines
 
         print("\n".join(setting_evaluation_lines(config, means, env_spec.solve_threshold)))
     if gif is not None:

@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Chooses an environment's defaults by measurement (jax_reinforce.env_defaults.search_defaults).
+"""Chooses an environment's defaults by measurement (jax_reinforce.app.search.search_defaults).
 
     python scripts/search_defaults.py --env Acrobot-v1 --base '{"iterations": 200}'
     python scripts/search_defaults.py --env Pendulum-v1 --grid '{"learning_rate": [0.003, 0.01], "baseline": ["value"]}'
 
 Trains each setting of the grid on agents 0-15 of root seed 0, prints one
-row per setting and the chosen one (env_defaults.SELECTION_RULE), and writes
+row per setting and the chosen one (jax_reinforce.app.search.SELECTION_RULE), and writes
 them as JSON (--json, default docs/search/<env>.json). The chosen setting's
 figures for docs/environments.md come from other seeds: scripts/env_table.py.
 """
@@ -33,8 +33,8 @@ def main(argv=None) -> int:
     p.add_argument("--eval-episodes", type=int, default=16)
     p.add_argument("--json", default=None, help="where to write the result (default docs/search/<env>.json)")
     args = p.parse_args(argv)
-    from jax_reinforce.cli import start_jax
-    from jax_reinforce.env_defaults import search_defaults
+    from jax_reinforce.app.cli import start_jax
+    from jax_reinforce.app.search import search_defaults
 
     start_jax()
     grid = {k: [tuple(v) if isinstance(v, list) else v for v in values] for k, values in args.grid.items()}

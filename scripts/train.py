@@ -5,7 +5,7 @@
     python scripts/train.py --env CartPole-v0 --hidden 8   # the seed program's network
     python scripts/train.py --num-seeds 256 --out runs/many
 
-Every Config field is a flag (jax_reinforce.config.FLAGS). The run itself is
+Every Config field is a flag (jax_reinforce.core.config.FLAGS). The run itself is
 jax_reinforce.train_run: checkpoints, resume, devices, processes, the run
 directory's files. This script parses, calls and prints. Every failure is one
 line: bad input (a flag, a path, the JAX environment) ``train.py: error: ...``,
@@ -26,17 +26,17 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 PROG = "train.py"
-from jax_reinforce.cli import exit_on_signals  # noqa: E402
+from jax_reinforce.app.cli import exit_on_signals  # noqa: E402
 # First, before the heavy imports: from here on Ctrl-C is one line (as a script only: never on import).
 SIGNALS = exit_on_signals(PROG) if __name__ == "__main__" else None
 
 import argparse  # noqa: E402
 import signal  # noqa: E402
 
-from jax_reinforce.cli import EXIT_BAD_INPUT, OneLineParser, ProgressLine, UsageError, add_config_flags  # noqa: E402
-from jax_reinforce.cli import add_tracker_flags, check_out_path, trackers_from_args  # noqa: E402
-from jax_reinforce.cli import config_from_args, exit_now, int_flag, os_error_line, start_jax, typed_config_fields  # noqa: E402
-from jax_reinforce.run import EXIT_FOR_SIGNAL, RUN_FILES  # noqa: E402, F401  (RUN_FILES: the files of a run)
+from jax_reinforce.app.cli import EXIT_BAD_INPUT, OneLineParser, ProgressLine, UsageError, add_config_flags  # noqa: E402
+from jax_reinforce.app.cli import add_tracker_flags, check_out_path, trackers_from_args  # noqa: E402
+from jax_reinforce.app.cli import config_from_args, exit_now, int_flag, os_error_line, start_jax, typed_config_fields  # noqa: E402
+from jax_reinforce.app.run import EXIT_FOR_SIGNAL, RUN_FILES  # noqa: E402, F401  (RUN_FILES: the files of a run)
 
 EXIT_FAILED, EXIT_NONFINITE = 1, 3
 
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         start_jax(args.coordinator, args.num_processes, args.process_id, timeout_s=args.coordinator_timeout)
         config = None if args.resume and not typed_config_fields(args) else config_from_args(args)
         tensorboard, wandb = trackers_from_args(args)
-        from jax_reinforce.run import train_run
+        from jax_reinforce.app.run import train_run
 
         progress = None if args.quiet else ProgressLine()
         result = train_run(config, args.out, resume=args.resume, overwrite=args.overwrite,
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
               f"complete", file=sys.stderr)
         return EXIT_FOR_SIGNAL[result.signum]
     if result.summary is not None:
-        from jax_reinforce.run import report_lines
+        from jax_reinforce.app.run import report_lines
 
         print("\n".join(report_lines(result.summary, result.run_dir)))
     if result.status == "diverged":

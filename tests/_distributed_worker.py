@@ -1,4 +1,4 @@
-"""Worker of tests/test_distributed.py, run in a fresh process (not a test module).
+"""Worker of tests/harness/test_distributed.py, run in a fresh process (not a test module).
 
     python tests/_distributed_worker.py devices OUT_DIR
         (under XLA_FLAGS=--xla_force_host_platform_device_count=4) trains each
@@ -47,7 +47,7 @@ def train_chunked(config, chunk, devices):
 
     Returns the runner: its ``(S, ...)`` state and ``{name: (S, iterations_run)}`` history.
     """
-    from jax_reinforce.runner import Runner
+    from jax_reinforce.harness.runner import Runner
 
     runner = Runner(config, None, chunk, devices=devices)
     runner.init()
@@ -60,7 +60,7 @@ def train_chunked(config, chunk, devices):
 def save_case(path, state, history):
     import numpy as np
 
-    from jax_reinforce.checkpoint import flatten_tree
+    from jax_reinforce.harness.checkpoint import flatten_tree
 
     arrays = flatten_tree(state, "state")
     arrays.update({f"metrics/{name}": value for name, value in history.items()})
@@ -83,8 +83,8 @@ def reference(num_seeds, stop):
     """One device, ``jax.jit(jax.vmap(run_iterations))``: the run every layout must equal."""
     import jax
 
-    from jax_reinforce.compilation import compiler_options
-    from jax_reinforce.training import agent_keys, make_init_state, make_run_iterations
+    from jax_reinforce.harness.compilation import compiler_options
+    from jax_reinforce.core.training import agent_keys, make_init_state, make_run_iterations
 
     config = config_of(num_seeds, stop)
     options = compiler_options()
@@ -101,7 +101,7 @@ def reference(num_seeds, stop):
 def run_devices(out_dir: Path):
     import jax
 
-    from jax_reinforce.distributed import select_devices
+    from jax_reinforce.harness.devices import select_devices
 
     assert len(jax.devices()) == 4, jax.devices()
     for name, (num_seeds, stop, chunk) in DEVICE_CASES.items():
@@ -115,7 +115,7 @@ def run_process(out_dir: Path, process_id: int, num_processes: int, port: int):
     import jax
 
     jax.config.update("jax_num_cpu_devices", 2)
-    from jax_reinforce.distributed import initialize_distributed, select_devices
+    from jax_reinforce.harness.devices import initialize_distributed, select_devices
 
     initialize_distributed(f"127.0.0.1:{port}", num_processes, process_id, timeout_s=60)
     assert jax.process_count() == num_processes and len(jax.devices()) == 2 * num_processes

@@ -46,3 +46,26 @@ def test_the_ml_dtypes_cap_holds_and_admits_what_jax_requires():
     for dist in ("jax", "jaxlib"):
         theirs = ml_dtypes(r for r in requires(dist) if "extra ==" not in r)
         assert theirs.contains(installed), (dist, str(theirs), installed)
+
+
+def test_a_built_wheel_holds_every_module_of_every_layer(tmp_path):
+    """A non-editable install gets the subpackages too (``pyproject.toml`` finds ``jax_reinforce.*``).
+
+    The wheel is built from a copy of the tracked sources with the build backend the project names, without
+    network access (``--no-build-isolation`` uses this environment's setuptools), and its file list compared
+    with the package's ``.py`` files."""
+    import shutil
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    source = tmp_path / "src"
+    shutil.copytree(root, source, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "build", "*.egg-info",
+                                                                "__pycache__", ".pytest_cache", ".hypothesis"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(source)], check=True, capture_output=True, text=True, timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("jax_reinforce-*.whl")
+    packed = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    expected = {p.relative_to(root).as_posix() for p in (root / "jax_reinforce").rglob("*.py")}
+    assert packed == expected, (sorted(expected - packed), sorted(packed - expected))
+    assert {"jax_reinforce/core/training.py", "jax_reinforce/harness/runner.py", "jax_reinforce/app/run.py"} <= packed

@@ -1,0 +1,318 @@
+"""scripts/train.py and scripts/evaluate.py: bad input refused in one line, runs end to end.
+
+Every bad input is tried in a subprocess next to an existing run, with
+``--overwrite`` (or ``--resume``) pointing at it: a check made after the old
+run's files were touched would show up as a changed file.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jax_reinforce import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN = ROOT / "scripts" / "train.py"
+EVALUATE = ROOT / "scripts" / "evaluate.py"
+TINY = ["--hidden", "8", "--num-envs", "8", "--num-seeds", "2", "--iterations", "5", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def script_env(tmp_path_factory):
+    """The environment of every subprocess: CPU only, a compilation cache of this module's own."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    return {**os.environ, "XDG_CACHE_HOME": str(cache), "JAX_PLATFORMS": "cpu"}
+
+
+def run(script, args, env, cwd=None, timeout=120):
+    return subprocess.run(
+        [sys.executable, str(script), *map(str, args)],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout,
+    )
+
+
+def snapshot(directory: Path) -> dict:
+    """Every file's bytes and modification time."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(directory.iterdir())}
+
+
+def assert_refused(result, *fragments, prog="train.py"):
+    """Exit code 2, exactly one line on stderr naming what is wrong, no traceback."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{prog}: error: "), lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="module")
+def existing_run(tmp_path_factory, script_env):
+    """A finished tiny run, with its files' bytes and times."""
+    out = tmp_path_factory.mktemp("existing") / "run"
+    result = run(TRAIN, [*TINY, "--eval-episodes", "3", "--out", out], script_env)
+    assert result.returncode == 0, result.stderr
+    return out, snapshot(out)
+
+
+# ------------------------------------------------------------------ train.py: bad flag values
+
+# (flags, fragments of the message, the same mistake made through Config or None)
+BAD_VALUES = [
+    # Numbers: out of range, NaN, infinite, not numbers at all.
+    (["--lr", "nan"], ["--lr", "got nan", "finite number > 0"], {"learning_rate": float("nan")}),
+    (["--lr", "inf"], ["--lr", "got inf"], {"learning_rate": float("inf")}),
+    (["--lr", "1e400"], ["--lr", "got inf"], {"learning_rate": float("inf")}),
+    (["--lr", "-0.1"], ["--lr", "got -0.1", "> 0"], {"learning_rate": -0.1}),
+    (["--lr", "0"], ["--lr", "got 0.0"], {"learning_rate": 0.0}),
+    (["--lr", "fast"], ["--lr", "got 'fast'"], {"learning_rate": "fast"}),
+    (["--gamma", "1.5"], ["--gamma", "1.5", "[0, 1]"], {"gamma": 1.5}),
+    (["--gamma", "-0.01"], ["--gamma", "-0.01"], {"gamma": -0.01}),
+    (["--gamma", "NaN"], ["--gamma", "got nan"], {"gamma": float("nan")}),
+    (["--entropy-coef", "-1"], ["--entropy-coef", "-1.0", ">= 0"], {"entropy_coef": -1.0}),
+    (["--max-grad-norm", "0"], ["--max-grad-norm", "0.0", "> 0"], {"max_grad_norm": 0.0}),
+    (["--max-grad-norm", "nan"], ["--max-grad-norm", "got nan", "None"], {"max_grad_norm": float("nan")}),
+    (["--max-grad-norm", "big"], ["--max-grad-norm", "'big'"], {"max_grad_norm": "big"}),
+    (["--num-envs", "0"], ["--num-envs", "got 0", "[1, 2147483647]"], {"num_envs": 0}),
+    (["--num-envs", "1.5"], ["--num-envs", "'1.5'"], {"num_envs": "1.5"}),
+    (["--num-envs", ""], ["--num-envs", "''"], {"num_envs": ""}),
+    (["--num-envs", "2147483648"], ["--num-envs", "2147483648", "2147483647"], {"num_envs": 2**31}),
+    (["--num-seeds", "-3"], ["--num-seeds", "-3"], {"num_seeds": -3}),
+    (["--iterations", "0"], ["--iterations", "got 0"], {"iterations": 0}),
+    (["--iterations", "1e3"], ["--iterations", "'1e3'"], {"iterations": "1e3"}),
+    (["--seed", "-1"], ["--seed", "got -1", "[0, 2**32)"], {"seed": -1}),
+    (["--seed", "4294967296"], ["--seed", "4294967296"], {"seed": 2**32}),
+    (["--rollout-steps", "0"], ["--rollout-steps", "got 0"], {"rollout_steps": 0}),
+    (["--checkpoint-every", "-1"], ["--checkpoint-every", "'-1'", ">= 0"], None),
+    (["--chunk-iterations", "0"], ["--chunk-iterations", "'0'", ">= 1"], None),
+    (["--eval-episodes", "many"], ["--eval-episodes", "'many'"], None),
+    # Lists: empty or malformed layer widths.
+    (["--hidden", "8,x"], ["--hidden", "'8,x'", "comma-separated"], None),
+    (["--hidden", "0"], ["--hidden", "got (0,)"], {"hidden": (0,)}),
+    (["--hidden", ""], ["--hidden", "''"], None),
+    (["--hidden", "8,,8"], ["--hidden", "'8,,8'"], None),
+    (["--hidden", "8,-8"], ["--hidden", "got (8, -8)"], {"hidden": (8, -8)}),
+    (["--hidden", "8;8"], ["--hidden", "'8;8'"], None),
+    (["--hidden", "3000000000"], ["--hidden", "3000000000", "2147483647"], {"hidden": (3000000000,)}),
+    # Names: unknown environments, optimizers, gradients, baselines.
+    (["--env", "CartPole-v9"], ["--env", "'CartPole-v9'", "not a gymnax environment", "Acrobot-v1"], {"env": "CartPole-v9"}),
+    (["--env", "MNISTBandit-bsuite"], ["--env", "'MNISTBandit-bsuite'", "downloads the MNIST data set"],
+     {"env": "MNISTBandit-bsuite"}),
+    (["--env", ""], ["--env", "''"], {"env": ""}),
+    (["--optimizer", "adamw"], ["--optimizer", "'adamw'", "adam, sgd, rmsprop"], {"optimizer": "adamw"}),
+    (["--grad", "numeric"], ["--grad", "'numeric'", "autodiff, manual"], {"grad": "numeric"}),
+    (["--baseline", "median"], ["--baseline", "'median'", "none, mean, normalize"], {"baseline": "median"}),
+    # Flags: unknown, abbreviated, missing their value, stray words.
+    (["--learning-rate", "0.1"], ["'--learning-rate 0.1'", "--help"], None),
+    (["--iter", "5"], ["'--iter 5'", "did you mean --iterations?"], None),
+    (["--lr"], ["--lr", "expected one argument"], None),
+    (["fast"], ["'fast'", "--help"], None),
+]
+
+
+@pytest.mark.parametrize("bad, fragments, library", BAD_VALUES, ids=[" ".join(b) or "empty" for b, _, _ in BAD_VALUES])
+def test_bad_values_are_refused_before_touching_the_run(bad, fragments, library, existing_run, script_env):
+    out, before = existing_run
+    # --overwrite would delete the old run: checks must all come first.
+    result = run(TRAIN, [*TINY, "--out", out, "--overwrite", *bad], script_env)
+    assert_refused(result, *fragments)
+    assert snapshot(out) == before
+    if library is not None:  # the library says the same, through Config
+        with pytest.raises(ValueError) as error:
+            Config(**library)
+        assert result.stderr.strip() == f"train.py: error: {error.value}"
+
+
+@pytest.mark.parametrize(
+    "bad, fragments",
+    [
+        (["--num-seeds", "3"], ["--num-seeds 3", "differs from the run's 2"]),
+        (["--hidden", "16"], ["--hidden (16,)", "differs"]),
+        (["--no-stop-when-solved"], ["--stop-when-solved False", "differs"]),
+        (["--iterations", "4"], ["--iterations", "at least the run's 5", "got 4"]),
+        (["--lr", "nan"], ["--lr", "got nan"]),
+        (["--overwrite"], ["--resume and --overwrite"]),
+    ],
+)
+def test_resume_refuses_flags_that_contradict_the_run(bad, fragments, existing_run, script_env):
+    out, before = existing_run
+    assert_refused(run(TRAIN, ["--resume", "--out", out, "--quiet", *bad], script_env), *fragments)
+    assert snapshot(out) == before
+
+
+# ------------------------------------------------------------------ train.py: output directories
+
+
+def test_an_existing_run_needs_resume_or_overwrite(existing_run, script_env):
+    out, before = existing_run
+    assert_refused(run(TRAIN, [*TINY, "--out", out], script_env), f"--out '{out}'", "--resume", "--overwrite")
+    assert snapshot(out) == before
+
+
+def test_output_directories_that_cannot_be_created_or_written(tmp_path, script_env):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory\n")
+    cases = [
+        ([a_file], ["--out", "must be a directory"]),
+        ([a_file / "run"], ["--out", "cannot be created or written"]),
+        (["/proc/jax-reinforce-test/run"], ["--out", "cannot be created or written"]),
+        ([""], ["--out", "''"]),
+    ]
+    for out, fragments in cases:
+        assert_refused(run(TRAIN, [*TINY, "--out", *out], script_env), *fragments)
+    assert a_file.read_text() == "not a directory\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_resume_of_a_run_that_does_not_exist(tmp_path, script_env):
+    assert_refused(run(TRAIN, ["--resume", "--out", tmp_path / "nothing"], script_env), "--resume", "does not exist")
+    assert not (tmp_path / "nothing").exists()
+    (tmp_path / "empty").mkdir()
+    assert_refused(run(TRAIN, ["--resume", "--out", tmp_path / "empty"], script_env), "--resume", "no run to resume")
+    assert list((tmp_path / "empty").iterdir()) == []
+    assert_refused(run(TRAIN, ["--resume"], script_env, cwd=tmp_path), "--resume needs --out")
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for p in src.iterdir():
+        (dst / p.name).write_bytes(p.read_bytes())
+    return dst
+
+
+def test_resume_of_a_damaged_or_planted_checkpoint_is_refused(existing_run, tmp_path, script_env):
+    out, _ = existing_run
+    truncated = _copy_run(out, tmp_path / "truncated")
+    data = (truncated / "checkpoint.npz").read_bytes()
+    (truncated / "checkpoint.npz").write_bytes(data[: len(data) // 2])
+
+    planted = _copy_run(out, tmp_path / "planted")
+    with np.load(planted / "checkpoint.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["state/key"] = np.array([_Plant(tmp_path / "pwned")], dtype=object)
+    with open(planted / "checkpoint.npz", "wb") as f:
+        np.savez(f, **arrays)
+
+    mismatched = _copy_run(out, tmp_path / "mismatched")  # a state that does not fit its config
+    arrays.pop("state/key")
+    arrays["state/key"] = np.zeros((2, 3), np.uint32)
+    with open(mismatched / "checkpoint.npz", "wb") as f:
+        np.savez(f, **arrays)
+
+    for run_dir, fragments in (
+        (truncated, ["not a .npz"]),
+        (planted, ["pickled", "refused"]),
+        (mismatched, ["--resume", "state/key", "(2, 3)", "expected (2, 2)"]),
+    ):
+        before = snapshot(run_dir)
+        assert_refused(run(TRAIN, ["--resume", "--out", run_dir, "--quiet"], script_env), *fragments)
+        assert snapshot(run_dir) == before
+        if run_dir is not mismatched:  # evaluation reads the params only, which still fit
+            assert_refused(run(EVALUATE, [run_dir, "--episodes", "2"], script_env), *fragments, prog="evaluate.py")
+    assert not (tmp_path / "pwned").exists()
+
+
+class _Plant:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+# ------------------------------------------------------------------ train.py: a default run, in-process
+
+
+def _load_train_script():
+    spec = importlib.util.spec_from_file_location("train_script", TRAIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_run_directory_and_every_file_written_atomically(tmp_path, monkeypatch, capsys):
+    """No --out: a fresh runs/<env>-<timestamp>; each of its files arrived by an atomic rename."""
+    train = _load_train_script()
+    renamed = []
+    real_replace = os.replace
+
+    def recording_replace(src, dst):
+        renamed.append(Path(dst).name)
+        return real_replace(src, dst)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    code = train.main([*TINY, "--iterations", "2", "--eval-episodes", "1", "--no-compile-cache"])
+    assert code == 0, capsys.readouterr().err
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("CartPole-v1-"), runs
+    files = sorted(p.name for p in runs[0].iterdir())
+    assert files == sorted(train.RUN_FILES)
+    assert set(files) <= set(renamed)
+    assert capsys.readouterr().out.rstrip().endswith(f"run directory: {Path('runs') / runs[0].name}")
+
+
+# ------------------------------------------------------------------ evaluate.py
+
+
+def test_evaluate_end_to_end_with_a_gif(existing_run, tmp_path, script_env):
+    out, before = existing_run
+    gif = tmp_path / "best.gif"
+    result = run(EVALUATE, [out, "--episodes", "3", "--gif", gif], script_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "CartPole-v1, 2 seeds" in lines[0] and "3 episodes per seed" in lines[0]
+    assert lines[1].split() == ["seed", "gymnax", "gymnasium"]
+    rows = [line.split() for line in lines[2:4]]
+    assert [row[0] for row in rows] == ["0", "1"]
+    # The same run, episodes and (default) seed as train.py's own evaluation: the same numbers.
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    for i, row in enumerate(rows):
+        assert row[1] == f"{summary['evaluation']['gymnax_mean'][i]:.1f}"
+        assert row[2] == f"{summary['evaluation']['gymnasium_mean'][i]:.1f}"
+    assert any(line.startswith("gif: ") for line in lines)
+
+    from PIL import Image
+
+    with Image.open(gif) as image:
+        assert image.format == "GIF" and image.size == (600, 400)
+        assert image.n_frames > 1
+    assert snapshot(out) == before  # evaluating changes nothing in the run
+
+
+def test_evaluate_refuses_bad_input_in_one_line(existing_run, tmp_path, script_env):
+    out, before = existing_run
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "dir.gif").mkdir()
+    cases = [
+        ([tmp_path / "missing"], ["RUN_DIR", "missing"]),
+        ([a_file], ["RUN_DIR", "a-file"]),
+        ([tmp_path / "empty"], ["no checkpoint"]),
+        ([], ["RUN_DIR"]),
+        ([out, "--episodes", "0"], ["--episodes", "'0'", ">= 1"]),
+        ([out, "--episodes", "-4"], ["--episodes", "'-4'"]),
+        ([out, "--episodes", "nan"], ["--episodes", "'nan'"]),
+        ([out, "--episodes", "2.5"], ["--episodes", "'2.5'"]),
+        ([out, "--seed", "-1"], ["--seed", "'-1'"]),
+        ([out, "--fps", "0"], ["--fps", "'0'"]),
+        ([out, "--gif", tmp_path / "x.png"], ["--gif", "x.png", ".gif"]),
+        ([out, "--gif", tmp_path / "dir.gif"], ["--gif", "directory"]),
+        ([out, "--gif", tmp_path / "no" / "x.gif"], ["--gif", "does not exist"]),
+        ([out, "--gif", a_file / "x.gif"], ["--gif", "does not exist"]),
+        ([out, "--gif", "/proc/jax-reinforce-test.gif"], ["--gif", "cannot be written"]),
+        ([out, "--episode", "3"], ["'--episode 3'", "did you mean --episodes?"]),
+    ]
+    for args, fragments in cases:
+        assert_refused(run(EVALUATE, args, script_env), *fragments, prog="evaluate.py")
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "dir.gif", "empty"]
