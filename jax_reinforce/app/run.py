@@ -4,28 +4,15 @@
     result = jr.train_run(jr.Config(num_seeds=8), "runs/eight")
     result.summary["seeds_solved"]      # and runs/eight/{config.json, metrics.csv, ...}
 
-:func:`train_run` checks the run directory before any work, trains every
-seed with :class:`jax_reinforce.harness.runner.Runner` (the seeds dealt over the
-devices and processes; each agent's environments split over devices when
-there are fewer seeds than devices), and writes, each file atomically:
-
-- ``config.json``: the :class:`jax_reinforce.Config` of the run;
-- ``metrics.csv``: one row per iteration, aggregated over seeds;
-- ``learning_curve.png``: the median return and its inter-quartile band;
-- ``checkpoint.npz``: every seed's params and the full training state (no pickle);
-- ``summary.json``: seeds solved, times, the greedy evaluation.
-
-The checkpoint holds the full training state from iteration 0 on (and every
-``checkpoint_every`` iterations), so after a crash or ``kill -9`` at any
-moment ``train_run(..., resume=True)`` continues from the last one and ends
-bitwise where an uninterrupted run would. An agent whose loss, gradient,
-optimizer state or parameters go non-finite is frozen with its last finite
-state and reported; the others go on, and the run ends with status
-``"diverged"`` (the command line exits 3). Signal handling is the caller's choice
-(``handle_signals``, off by default so that a notebook keeps its own Ctrl-C):
-with it, SIGINT or SIGTERM saves a checkpoint and returns status
-``"interrupted"``; a second one exits at once; with no chunk ending within 5 s
-(a long compilation, the final evaluation) it exits then, with one line.
+:func:`train_run` checks the run directory before any work, trains every seed with
+:class:`jax_reinforce.harness.runner.Runner` (seeds dealt over the devices and processes, or each agent's
+environments split when there are fewer seeds than devices), and writes each file of the run directory
+atomically (``docs/cli.md`` lists them). The checkpoint holds the full training state from iteration 0 on, so
+after a crash or ``kill -9`` ``train_run(..., resume=True)`` continues from the last one and ends bitwise where
+an uninterrupted run would. An agent whose loss, gradient, optimizer state or parameters go non-finite is frozen
+with its last finite state; the others go on, and the run ends ``"diverged"``. Signal handling is the caller's
+choice (``handle_signals``, off by default so that a notebook keeps its own Ctrl-C): with it, SIGINT or SIGTERM
+saves a checkpoint and returns ``"interrupted"``; a second one, or no chunk ending within 5 s, exits at once.
 
 Bad input raises :class:`RunError` (a ``ValueError``), one line naming what
 was wrong and what is allowed, before anything on disk is touched.

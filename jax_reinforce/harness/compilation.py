@@ -1,74 +1,31 @@
 """Compiling the trainer: XLA options for the CPU, the CPU's cores as devices, and the caches of traced and compiled programs.
 
 The CPU options (:func:`cpu_compiler_options`; their gains are measured in ``docs/performance.md``) keep
-XLA's experimental YNNPACK/XNNPACK fusions off this workload's skinny matrices, compile with LLVM ``-O1``,
-and run one Eigen thread per op. These options change floating-point results at the ulp level, so every
-program that must agree with another bit for bit (a seed trained alone and the
-same seed among many, a resumed run and an uninterrupted one) must be
-compiled with the same options: the trainer uses :func:`compiler_options`
-everywhere.
+XLA's experimental YNNPACK/XNNPACK fusions off this workload's skinny matrices, compile with LLVM ``-O1``, and
+run one Eigen thread per op. They change floating-point results at the ulp level, so every program that must
+agree with another bit for bit (a seed alone and among many, a resumed run and an uninterrupted one) is
+compiled with them: the trainer uses :func:`compiler_options` everywhere.
 
-The program cache: traced programs kept on disk as ``jax.export`` artefacts, so a repeated run skips tracing too.
+A repeated run neither traces nor compiles its programs again, with JAX's own tools and no ``pickle``:
+:func:`compile_program` stores each traced program as a ``jax.export`` artefact (a FlatBuffer of its
+StableHLO, shapes and calling convention), read back with ``jax.export.deserialize`` without running ``fn``'s
+Python code, and JAX's persistent compilation cache (:func:`enable_compile_cache`) skips XLA's compilation. A
+program compiled from the artefact computes bit for bit what ``jax.jit(fn, compiler_options=...)`` computes,
+on any device of the kind.
 
-A repeated run of the same configuration should neither trace nor compile
-its programs again. Two of JAX's own tools do that between them, with no
-``pickle`` anywhere:
+An entry's name, :func:`cache_key`, covers what the caller describes (the program's name and
+``description``, its argument shapes and dtypes, the compiler options, the device's platform and kind), a
+digest of this package's ``.py`` files, the versions of Python and the libraries, ``XLA_FLAGS`` and the JAX
+settings that change tracing or numerics (:data:`CONFIG_NAMES`); not the arguments' values, so a program taking
+a hyper-parameter serves every value of it. Beside ``<key>.jaxexport``, ``<key>.types.json`` holds the
+artefact's sha256 (a damaged or mismatched artefact is never deserialized) and the ``NamedTuple`` classes its
+pytrees need by name, looked up in modules already imported, never imported because a file names them. An
+entry missing, damaged or unusable by this JAX is exported again and replaced; the caller never sees an error
+from the cache. A program whose pytrees hold other custom nodes is compiled but not stored.
 
-- tracing: :func:`compile_program` stores each traced program as a
-  ``jax.export`` artefact (``jax.export.export(jax.jit(fn))(*arg_specs)``,
-  ``.serialize()``: a FlatBuffer holding the program's StableHLO, its argument
-  and result shapes, and its calling convention). A warm run reads it back
-  with ``jax.export.deserialize`` and compiles ``exported.call`` without
-  running ``fn``'s Python code.
-- compiling: JAX's persistent compilation cache
-  (``jax_compilation_cache_dir``, turned on by
-  :func:`jax_reinforce.harness.compilation.enable_compile_cache`) skips XLA's
-  compilation of that program; its key covers the program, ``XLA_FLAGS``,
-  the compile options, the device and the library versions.
-
-A program compiled from the artefact computes bit for bit what
-``jax.jit(fn, compiler_options=...)`` computes (checked on the training
-chunk). The artefact does not depend on the device: a program stored for
-one CPU device is compiled from it for another.
-
-An entry's name, :func:`cache_key`, covers everything the traced program
-depends on besides what the caller describes (the program's name, its
-``description``, its argument shapes and dtypes, the compiler options, the
-device's platform and kind):
-
-- a digest of this package's own ``.py`` source files;
-- the versions of Python, jax, jaxlib, gymnax, flax, optax and numpy;
-- ``XLA_FLAGS``, and the JAX configuration values that change tracing or
-  numerics (:data:`CONFIG_NAMES`), read when the key is made.
-
-The values of the arguments are not in the key: a program taking a
-hyper-parameter as an argument serves every value of it.
-
-Files in the cache directory, for an entry ``<key>``:
-
-- ``<key>.jaxexport``: the serialized ``jax.export.Exported``;
-- ``<key>.types.json``: ``{"sha256": ..., "types": [...]}``, the digest of
-  the ``.jaxexport`` file (a damaged or mismatched artefact is never
-  deserialized), and the ``NamedTuple`` classes in the program's argument
-  and result pytrees (``"module:QualName"``), which
-  ``jax.export.deserialize`` must know by name
-  (``jax.export.register_namedtuple_serialization``) to rebuild them. They
-  are looked up in modules already imported (``sys.modules``), never
-  imported because a file names them: building ``fn`` imported them.
-
-An entry that is missing, damaged, or unusable by this JAX (it cannot be
-read, its digest differs, it does not fit the arguments, or fails to
-compile) is exported again and replaced; the caller never sees an error from
-the cache. A program whose pytrees hold other custom nodes (not
-``NamedTuple``, not registered with
-``jax.export.register_pytree_node_serialization``) is compiled but not
-stored. Delete the directory to clear it.
-
-A cache directory is trusted only if no other user can write it:
-:func:`check_cache_dir` refuses (:class:`CacheDirError`) one that another
-user owns or that is group- or world-writable, or whose parent directories
-another user could change (owned by another user than root, or writable by
-others without the sticky bit); the directories it creates are ``0o700``.
+A cache directory is trusted only if no other user can write it: :func:`check_cache_dir` refuses
+(:class:`CacheDirError`) one that another user owns or that is group- or world-writable, or whose parents
+another user could change; the directories it creates are ``0o700``.
 """
 
 from __future__ import annotations
