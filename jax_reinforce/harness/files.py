@@ -12,8 +12,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 __all__ = ["atomic_write_bytes", "remove_stale_temporaries", "write_json"]
 
 
@@ -83,7 +81,8 @@ def write_json(path, obj) -> None:
             return {k: clean(v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):
             return [clean(v) for v in x]
-        if isinstance(x, np.generic):
+        if type(x).__module__ == "numpy" and getattr(x, "ndim", None) == 0:  # a NumPy scalar (no NumPy import: the
+            # scripts import this module before their signal handlers are up, see app.cli.exit_on_signals)
             return clean(x.item())
         return x
 
