@@ -10,11 +10,12 @@ The package is three layers, each importing only the layers below it (``tests/te
   gradient by hand), ``network`` (the MLP's forward and backward pass), ``policy`` (the softmax policy),
   ``gaussian`` (the Gaussian policy), ``value`` (the learned baseline ``V(s)``), ``loss`` (the REINFORCE loss
   and its gradient by hand), ``returns``, ``rollouts``, ``batching`` (loops that stop together under ``vmap``),
-  ``envs``, ``config`` (``Config``, each field's flag beside it), ``env_defaults`` (the per-environment
-  table) and ``training`` (``make_train``: the whole loop in one jit).
+  ``envs`` (``make_env``: any gymnax-API environment and its physics), ``policies`` (``Policy``: networks as
+  inputs, the built-in MLP and CNN), ``config`` (``Config``, each field's flag beside it), ``env_defaults``
+  (the per-environment table) and ``training`` (``make_train``: the whole loop in one jit).
 - ``harness``, the machinery: ``files`` (atomic writes), ``memory`` (budgets), ``compilation`` (compiler
   options, CPU devices, the program cache), ``devices`` (devices and processes), ``runner`` (many agents in
-  chunks over the devices), ``checkpoint``, ``evaluation``, ``render``, ``trackers``, ``reporting``.
+  chunks over the devices), ``checkpoint``, ``acting`` (``load_policy``), ``evaluation``, ``render``, ``trackers``, ``reporting``.
 - ``app``, the entry points: ``run`` (``train_run``), ``sweep`` (``train_sweep``), ``search``
   (``search_defaults``), ``cli`` (the scripts' flags, one-line errors and signals).
 
@@ -29,6 +30,7 @@ import importlib
 _EXPORTS = {
     "core.softmax_math": "softmax log_softmax softmax_jacobian softmax_vjp log_softmax_grad softmax_analytic".split(),
     "core.network": "init_policy policy_logits mlp_forward mlp_backward".split(),
+    "core.policies": "Policy mlp_policy cnn_policy".split(),
     "core.policy": "sample_actions actions_from_uniform greedy_actions log_prob".split(),
     "core.loss": (
         "reinforce_loss reinforce_objective reinforce_grad_manual reinforce_value_and_grad_manual policy_entropy"
@@ -45,8 +47,9 @@ _EXPORTS = {
     "core.envs": "EnvSpec make_env encode_obs store_obs".split(),
     "core.returns": "reward_to_go reward_to_go_rows complete_episode_mask apply_baseline".split(),
     "core.rollouts": "Trajectory rollout GreedyEpisodes greedy_episodes".split(),
-    "core.training": "TrainState make_train make_init_state make_run_iterations make_optimizer agent_keys".split(),
+    "core.training": "TrainState make_train make_init_state make_run_iterations make_optimizer agent_keys physics".split(),
     "harness.checkpoint": "save_checkpoint load_checkpoint CheckpointError".split(),
+    "harness.acting": "load_policy".split(),
     "harness.evaluation": "evaluate_gymnax evaluate_gymnasium".split(),
     "harness.compilation": "compiler_options enable_compile_cache use_cpu_cores".split(),
     "harness.runner": "Runner default_max_batch default_threads".split(),

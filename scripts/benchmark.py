@@ -85,12 +85,14 @@ def make_train_throughput(num_seeds: int, num_envs: int, iterations: int, repeat
       ``plain``: ``jax.jit(jax.vmap(make_train(config)))(keys)``, XLA's default options;
       ``options``: the same with the trainer's CPU compiler options (the library's best on one device);
       ``single``: ``jax.jit(make_train(config))(key)``, one agent, no vmap (``num_seeds`` must be 1);
-      ``rates``: ``num_rates`` learning rates x seeds, ``jax.vmap`` nested over both, default options.
+      ``rates``: ``num_rates`` learning rates x seeds, ``jax.vmap`` nested over both, default options;
+      ``physics``: ``plain`` with the physics traced, each agent its own ``EnvParams`` (CartPole's defaults)
+      through ``train(key, None, None, env_params)``: the cost of a traced ``env_params``.
     """
     import jax
     import jax.numpy as jnp
 
-    from jax_reinforce import Config, agent_keys, compiler_options, make_train
+    from jax_reinforce import Config, agent_keys, compiler_options, make_env, make_train
 
     config = Config(env="CartPole-v1", hidden=(8,), num_envs=num_envs, num_seeds=num_seeds, iterations=iterations,
                     stop_when_solved=False)
@@ -98,6 +100,10 @@ def make_train_throughput(num_seeds: int, num_envs: int, iterations: int, repeat
     train = make_train(config)
     if variant == "single":
         program, args = jax.jit(train), (keys[0],)
+    elif variant == "physics":
+        spec = make_env(config.env)
+        physics = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (num_seeds,)), spec.params)
+        program, args = jax.jit(jax.vmap(train, in_axes=(0, None, None, 0))), (keys, None, None, physics)
     elif variant == "rates":
         rates = jnp.geomspace(0.01, 0.1, num_rates)
         program, args = jax.jit(jax.vmap(jax.vmap(train, in_axes=(0, None)), in_axes=(None, 0))), (keys, rates)
@@ -332,6 +338,7 @@ def throughput_report(results, sizes_arg, quick, repeats, skip, cores):
         rate = row["env_steps_per_s"]
         label = {"plain": "jax.jit(jax.vmap(make_train(c)))", "options": "  + the trainer's compiler options",
                  "single": "jax.jit(make_train(c)), one agent", "rates": f"  nested vmap, {row.get('num_rates')} lrs x seeds",
+                 "physics": "  + traced env_params (CartPole's own)",
                  "runner": f"  train.py's runner, {row.get('num_devices')} dev x {row.get('threads')} threads"}[row["variant"]]
         print(f"throughput {label:<38} seeds {row['num_seeds']:>4} x envs {row['num_envs']:>5}: "
               f"{rate['median'] / 1e6:6.2f}M env-steps/s (min {rate['min'] / 1e6:.2f}, max {rate['max'] / 1e6:.2f}); "
@@ -350,7 +357,8 @@ def throughput_report(results, sizes_arg, quick, repeats, skip, cores):
             results["throughput"].append(row)
             show(row)
     extra = [] if "extra" in skip else [("single", 1, 8 if quick else 1024, 0),
-                                        ("rates", 2, 8 if quick else 64, 2 if quick else 4)]
+                                        ("rates", 2, 8 if quick else 64, 2 if quick else 4),
+                                        *(("physics", s, e, 0) for s, e in sizes)]
     for variant, seeds, envs, rates in extra:
         row = make_train_throughput(seeds, envs, iterations, repeats, variant, num_rates=rates)
         results["throughput"].append(row)
@@ -377,6 +385,10 @@ def throughput_report(results, sizes_arg, quick, repeats, skip, cores):
               f"{row['ratio_vs_gymnasium_vector']:.1f}x gymnasium's vector rollout", flush=True)
     for size, ratio in results["ratio_plain_vs_options"].items():
         print(f"  plain idiom / the trainer's options, {size}: {ratio:.2f}", flush=True)
+    results["ratio_physics_vs_plain"] = {f"{s}x{e}": v["physics"] / v["plain"] for (s, e), v in by_size.items()
+                                         if "physics" in v and "plain" in v}
+    for size, ratio in results["ratio_physics_vs_plain"].items():
+        print(f"  traced env_params / the plain idiom, {size}: {ratio:.2f}", flush=True)
 
 
 def numpy_report(results, base, quick, repeats):

@@ -102,17 +102,20 @@ def main(argv=None) -> int:
 
 
 def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
-    from jax_reinforce.core.envs import make_env
-    from jax_reinforce.harness.evaluation import best_seed, evaluate_policies, render_episode
+    from jax_reinforce.core.config import env_spec_of
+    from jax_reinforce.harness.evaluation import best_seed, evaluate_policies, gymnasium_unavailable_reason
+    from jax_reinforce.harness.evaluation import render_episode
     from jax_reinforce.harness.reporting import evaluation_table, write_gif
 
-    env_spec = make_env(config.env)
+    env_spec = env_spec_of(config)
     seed = config.seed if args.seed is None else args.seed
     results = evaluate_policies(params, env_spec, args.episodes, seed, config.num_seeds)
     agents = f"{config.num_seeds} seeds" + (f" x {config.num_settings} settings" if config.num_settings > 1 else "")
     print(f"{run_dir}: {config.env}, {agents}; greedy evaluation, "
           f"{args.episodes} episodes per {'seed' if config.num_settings == 1 else 'agent'} (mean return):")
     means = {name: returns.mean(axis=1) for name, returns in results.items()}
+    if (env_spec.env_params_changed or ":" in config.env) and (reason := gymnasium_unavailable_reason(env_spec)):
+        print(reason)  # its own environment or physics: gymnasium has neither
     for line in evaluation_table(means, env_spec.solve_threshold):
         print(line)
     if config.num_settings > 1:  # a sweep: per setting, over its seeds

@@ -12,6 +12,8 @@ block's lines. Every relative link of these pages must resolve too, its
 from __future__ import annotations
 
 import re
+import sys
+import types
 from collections import Counter
 from pathlib import Path
 
@@ -58,8 +60,13 @@ def _collect():
 def test_doc_block_runs(name, first_line, code):
     # Pad with newlines so traceback line numbers are the markdown file's own.
     source = "\n" * (first_line - 1) + code
-    namespace = {"__name__": f"doc_block_{Path(name).stem}"}
-    exec(compile(source, str(ROOT / name), "exec"), namespace)
+    # A module of its own, as a script's __main__ is: dataclasses (flax.struct) look their class's module up.
+    module = types.ModuleType(f"doc_block_{Path(name).stem.replace('-', '_').replace('.', '_')}")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(source, str(ROOT / name), "exec"), module.__dict__)
+    finally:
+        del sys.modules[module.__name__]
 
 
 def test_every_page_is_collected():

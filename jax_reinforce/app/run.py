@@ -30,15 +30,15 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from jax_reinforce.app.cli import SignalWatch, exit_with_line
-from jax_reinforce.core.config import SWEEPABLE, Config, flag_of
-from jax_reinforce.core.envs import make_env
+from jax_reinforce.core.config import DEFAULT_ENV, SWEEPABLE, Config, env_spec_of, flag_of
+from jax_reinforce.core.policies import resolve_policy
 from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint_arrays, load_train_state
 from jax_reinforce.harness.checkpoint import save_checkpoint
 from jax_reinforce.harness.compilation import compiler_options, enable_compile_cache
 from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies
 from jax_reinforce.harness.files import remove_stale_temporaries, write_json
 from jax_reinforce.harness.memory import check_training_memory
-from jax_reinforce.harness.reporting import BEST_RULE, aggregate_metrics, best_setting, evaluation_table
+from jax_reinforce.harness.reporting import BEST_RULE, aggregate_metrics, best_setting, evaluation_table, extra_columns
 from jax_reinforce.harness.reporting import first_solved_iteration, plot_learning_curve, plot_sweep, setting_label, sweep_rows, write_metrics_csv, write_sweep_csv
 from jax_reinforce.harness.trackers import check_trackers, clear_tracker_files, open_trackers
 
@@ -85,7 +85,7 @@ class RunResult(NamedTuple):
     history: dict
 
 
-def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
+def _check_resumable(out: Path, config: Config | None, typed_fields, env_spec=None) -> Config:
     """The config to continue the run in ``out`` with; refuses what cannot be resumed.
 
     ``typed_fields``: the fields the caller set explicitly (their values must
@@ -101,7 +101,7 @@ def _check_resumable(out: Path, config: Config | None, typed_fields) -> Config:
             f"--resume: --out {str(out)!r} holds no run to resume (no {CHECKPOINT_NAME} there; "
             f"a run killed before its first checkpoint starts anew without --resume)"
         )
-    _, saved = load_checkpoint_arrays(out)  # CheckpointError is a ValueError
+    _, saved = load_checkpoint_arrays(out, env_spec)  # CheckpointError is a ValueError
     if config is None:
         return saved
     typed = config.given_fields if typed_fields is None else set(typed_fields)
@@ -185,7 +185,8 @@ class RunLock:
 
 
 def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
-                    typed_fields=None, writer: bool = True, lock: RunLock | None = None) -> tuple[Path, Config]:
+                    typed_fields=None, writer: bool = True, lock: RunLock | None = None,
+                    env_spec=None) -> tuple[Path, Config]:
     """Checks the run directory before any work; returns it and the config to run.
 
     Changes nothing on disk unless every check passes; then creates the
@@ -219,7 +220,7 @@ def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, ov
     if resume:
         if writer and lock is not None and out.is_dir() and (out / "checkpoint.npz").is_file():
             lock.acquire(out)
-        config = _check_resumable(out, config, typed_fields)  # every process reads the run (a shared filesystem)
+        config = _check_resumable(out, config, typed_fields, env_spec)  # every process reads the run (shared files)
         if writer:
             remove_stale_temporaries(out, RUN_FILES)
         return out, config
@@ -316,13 +317,14 @@ class StopSignals:
         return False
 
 
-def _make_runner(config, env_spec, chunk, devices):
+def _make_runner(config, env_spec, chunk, devices, metrics_fn=None):
     """The run's :class:`jax_reinforce.harness.runner.Runner` (seeds dealt over the devices, or environments split)."""
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
     from jax_reinforce.harness.runner import Runner, default_max_batch
 
     runner = Runner(config, env_spec, chunk, compiler_options(), devices=devices,
-                    max_batch=default_max_batch(config.num_envs, devices))
+                    max_batch=default_max_batch(config.num_envs, devices), policy=config.attached_policy,
+                    metrics_fn=metrics_fn)
     return runner, runner.describe()
 
 
@@ -361,7 +363,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
               devices=None, compile_cache: bool = True, handle_signals: bool = False,
               progress: Callable[[dict], None] | None = None, log: Callable[[str], None] | None = None,
               start_time: float | None = None, tensorboard: bool | None = None,
-              wandb: dict | None = None) -> RunResult:
+              wandb: dict | None = None, env_spec=None, policy=None, metrics_fn=None) -> RunResult:
     """Trains ``config.num_agents`` agents in the run directory ``out``, evaluates them, writes the run.
 
     Args:
@@ -398,6 +400,13 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
         ...}`` (:func:`jax_reinforce.harness.trackers.open_trackers`; the ``wandb``
         extra); files in ``out/wandb``. On resume, ``None`` for either
         continues the trackers the run was started with (``run.json``).
+      env_spec: the environment, as :func:`jax_reinforce.make_env` gives it (your own object, other
+        physics); the config's ``env`` then takes its name. Needed again to resume a run of an environment
+        object whose class cannot be imported by path.
+      policy: a :class:`jax_reinforce.Policy` (wins over ``config.network``, which records its name); needed
+        again to resume a run of a network with no import path.
+      metrics_fn: ``metrics_fn(state, traj) -> {name: scalar}`` (:func:`jax_reinforce.make_train`): each a
+        ``<name>_median`` column of ``metrics.csv`` and a tracker scalar; needed again to resume such a run.
 
     Returns:
       A :class:`RunResult`.
@@ -414,6 +423,12 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
     from jax_reinforce.harness.devices import any_process, select_devices
 
+    if env_spec is not None and config is not None:
+        if config.env not in (env_spec.name, DEFAULT_ENV):  # the config's own choice, other than the spec's
+            raise RunError(f"env_spec is {env_spec.name!r} but the config's env is {config.env!r}; give one of them")
+        config = config.replace(env=env_spec)
+    if policy is not None and config is not None:
+        config = config.replace(network=policy)
     if not isinstance(chunk_iterations, int) or isinstance(chunk_iterations, bool) or chunk_iterations < 1:
         raise RunError(f"chunk_iterations (--chunk-iterations) must be an integer >= 1; got {chunk_iterations!r}")
     if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
@@ -436,7 +451,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
             if eval_episodes:
                 check_evaluation_size(config, eval_episodes, "--eval-episodes")
         out, config = prepare_run_dir(config, out, resume=resume, overwrite=overwrite, typed_fields=typed_fields,
-                                      writer=main_process, lock=lock)
+                                      writer=main_process, lock=lock, env_spec=env_spec)
         saved = _saved_run_flags(Path(out)) if resume else {}
         if eval_episodes is None:
             eval_episodes = int(saved.get("eval_episodes", DEFAULT_EVAL_EPISODES))
@@ -460,7 +475,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
             raise RunError(str(problem or "another process of the job could not start; see its error"))
         with StopSignals(handle_signals) as stop:
             return _train(config, Path(out), resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
-                          compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb)
+                          compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb, metrics_fn)
     finally:
         lock.release()
 
@@ -521,7 +536,8 @@ class _RunWriter:
             totals[r["setting"]] = totals.get(r["setting"], 0) + r["env_steps"]
             if r["iteration"] >= self.logged:
                 scalars = {k: r[k] for k in ("return_median", "return_q25", "return_q75", "seeds_solved",
-                                             "seeds_diverged", "loss_median", "grad_norm_median", "entropy_median")}
+                                             "seeds_diverged", "loss_median", "grad_norm_median", "entropy_median",
+                                             *extra_columns([r]))}
                 self.trackers.log(r["iteration"], {**scalars, "env_steps": totals[r["setting"]]},
                                   setting=r["setting"] if self.config.num_settings > 1 else None)
         if env_steps_per_s is not None and self.runner.iterations_run:
@@ -555,7 +571,8 @@ def _start(writer: _RunWriter, resume: bool, run_flags: dict, log) -> None:
     if resume:
         problem = None
         try:
-            loaded, history, _ = load_train_state(out, runner.state)
+            loaded, history, _ = load_train_state(out, runner.state, writer.config.attached_env_spec,
+                                                  runner.metric_dtypes, writer.config.attached_policy)
         except CheckpointError as error:
             problem = error
         if any_process(problem is not None):
@@ -688,7 +705,7 @@ def _summary(config, runner, rows, settings, threshold, evaluation: dict, eval_e
 
 
 def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, compile_cache,
-           stop, progress, log, start_time, tensorboard, wandb) -> RunResult:
+           stop, progress, log, start_time, tensorboard, wandb, metrics_fn=None) -> RunResult:
     """The run's phases: compile, start or restore, train in chunks, write the results, evaluate, summarise."""
     import jax
 
@@ -697,12 +714,12 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
 
     if compile_cache:
         enable_compile_cache(warn=log)
-    env_spec = make_env(config.env)
+    env_spec = env_spec_of(config)
     seconds = {"import": time.perf_counter() - start_time}
     t0 = time.perf_counter()
     # A chunk never crosses a checkpoint, so checkpoint_every N saves every N iterations.
     chunk = min(chunk_iterations, checkpoint_every or chunk_iterations, config.iterations)
-    runner, layout = _make_runner(config, env_spec, chunk, devices)
+    runner, layout = _make_runner(config, env_spec, chunk, devices, metrics_fn)
     runner.init()  # agent i from fold_in(PRNGKey(config.seed), i), made inside the program
     # Process 0 writes the run directory; every process trains its share.
     writer = _RunWriter(config, out, runner, stop, main_process=jax.process_index() == 0)
@@ -730,7 +747,8 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     t_eval = time.perf_counter()
     evaluation = {}
     if eval_episodes:
-        results = evaluate_policies(runner.state.params, env_spec, eval_episodes, config.seed, config.num_seeds)
+        results = evaluate_policies(runner.state.params, env_spec, eval_episodes, config.seed, config.num_seeds,
+                                    resolve_policy(config.attached_policy or config.network, config.hidden))
         evaluation = {f"{name}_mean": returns.mean(axis=1).tolist() for name, returns in results.items()}
     seconds["eval"] = time.perf_counter() - t_eval
     seconds["total"] = time.perf_counter() - start_time

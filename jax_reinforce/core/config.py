@@ -22,16 +22,19 @@ import math
 from typing import Any
 
 from jax_reinforce.core.env_defaults import defaults_for
-from jax_reinforce.core.envs import CARTPOLE_MAX_STEPS, CARTPOLE_NAMES, make_env
+from jax_reinforce.core.envs import CARTPOLE_MAX_STEPS, CARTPOLE_NAMES, EnvSpec, make_env
+from jax_reinforce.core.policies import BUILT_IN_NETWORKS, Policy, policy_name, resolve_policy
 
 __all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES", "ALLOWED", "FLAGS", "FieldFlag",
-           "config_error", "flag_of", "INT32_MAX", "FLOAT32_MAX", "FLOAT32_TINY", "SWEEPABLE", "UNSET", "env_sizes",
+           "config_error", "flag_of", "DEFAULT_ENV", "INT32_MAX", "FLOAT32_MAX", "FLOAT32_TINY", "SWEEPABLE", "UNSET", "env_sizes", "env_spec_of",
            "layer_shapes"]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 GRADIENTS = ("autodiff", "manual")
 BASELINES = ("none", "mean", "normalize", "value")
 
+# The environment of a Config that names none.
+DEFAULT_ENV = "CartPole-v1"
 # Counts and widths become array shapes and int32 counters.
 INT32_MAX = 2**31 - 1
 # float32, which the trainer computes in: its largest finite number, and its smallest normal one
@@ -87,6 +90,24 @@ def _parse_optional(convert):
 
 def _parse_bool(text: str) -> bool:
     return {"true": True, "false": False}[text.strip().lower()]
+
+
+def _parse_env_params(text: str) -> dict:
+    """``"gravity=20,length=0.8"`` -> ``{"gravity": 20.0, "length": 0.8}`` (``true``/``false`` for booleans)."""
+    out = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise config_error("env_params", text, "comma-separated key=value pairs, e.g. gravity=20,length=0.8")
+        value = value.strip()
+        low = value.lower()
+        try:
+            out[key.strip()] = {"true": True, "false": False}[low] if low in ("true", "false") else (
+                int(value) if value.lstrip("+-").isdigit() else float(value))
+        except ValueError:
+            raise config_error("env_params", text, f"numbers or true/false as values; {key.strip()}={value!r} "
+                                                   f"is neither") from None
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,26 +177,46 @@ def _is_real(value) -> bool:
         return False
 
 
-def env_sizes(name: str) -> tuple[int, int, int]:
-    """Refuses an environment the trainer cannot run (unknown, or MNISTBandit, which downloads data).
+def env_spec_of(config: "Config"):
+    """The run's :class:`~jax_reinforce.core.envs.EnvSpec`: ``config.env`` with its ``env_params`` and ``solve_threshold``.
 
-    Returns:
-      ``(obs_dim, n_actions, max_steps)`` of the environment.
+    The spec :class:`Config` was given (an environment object) when it was, else made by name (once per process).
     """
+    spec = getattr(config, "_env_spec", None)
+    if spec is not None:
+        return spec
+    return make_env(config.env, config.env_params or None, solve_threshold=config.solve_threshold)
 
-    if name in CARTPOLE_NAMES:
-        return (*_CARTPOLE_SIZES, CARTPOLE_MAX_STEPS[name])
+
+def env_sizes(config: "Config") -> tuple[int, int, int]:
+    """``(obs_dim, n_actions, max_steps)`` of the config's environment; refuses one the trainer cannot run.
+
+    CartPole with its own physics is known without loading anything; any other environment is made
+    (:func:`env_spec_of`). Raises ``ValueError`` naming ``env`` or ``env_params`` and what is allowed.
+    """
+    if config.env in CARTPOLE_NAMES and not config.env_params and getattr(config, "_env_spec", None) is None:
+        return (*_CARTPOLE_SIZES, CARTPOLE_MAX_STEPS[config.env])
     try:
-        spec = make_env(name)
+        spec = env_spec_of(config)
     except Exception as error:  # noqa: BLE001 - any failure to load is a bad name here
-        reason = str(error).replace(f"env {name!r} ", "", 1) or type(error).__name__
-        _fail(
-            "env",
-            name,
-            f"a gymnax environment such as {', '.join(CARTPOLE_NAMES)}, Acrobot-v1 or Pendulum-v1 "
-            f"(this one {reason})",
-        )
+        message = str(error)
+        if message.startswith("env_params: "):
+            raise ValueError(f"env_params (--env-params): {message[len('env_params: '):]}") from None
+        reason = message.replace(f"env {config.env!r} ", "", 1) or type(error).__name__
+        _fail("env", config.env, f"{ALLOWED['env']} (this one {reason})")
     return spec.obs_dim, spec.n_actions, spec.max_steps
+
+
+def _check_env_params(value) -> dict:
+    """A copy of ``env_params`` if it is a dict of field names to plain values (numbers, bools, lists of numbers)."""
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return all(plain(x) for x in v)
+        return isinstance(v, bool) or _is_real(v)
+
+    if not isinstance(value, dict) or not all(isinstance(k, str) and plain(v) for k, v in value.items()):
+        _fail("env_params", value)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
 
 
 def _check_float32(field: str, value: float, zero_ok: bool, high: float = FLOAT32_MAX) -> None:
@@ -231,7 +272,14 @@ class Config:
 
     env: str = _field(str, "any gymnax environment but MNISTBandit-bsuite: CartPole-v1 (500 steps, solved at 475), "
                       "CartPole-v0 (200 steps, solved at 195), Acrobot-v1, Pendulum-v1, Breakout-MinAtar, ...",
-                      "a gymnax environment name such as 'CartPole-v1'", default="CartPole-v1")
+                      "a gymnax environment name such as 'CartPole-v1', an import path 'package.module:ClassName', "
+                      "or an environment object", default=DEFAULT_ENV)
+    env_params: dict = _field(
+        _parse_env_params, "the environment's physics: comma-separated field=value pairs (e.g. gravity=20,length=0.8)"
+        ", the fields that differ from its defaults", "a dict of the environment's parameter fields to numbers")
+    solve_threshold: float | None = _field(
+        _parse_optional(float), "mean return over 100 episodes that counts as solved ('none': the environment's "
+        "standard threshold where one exists)", "None or a finite number")
     hidden: tuple[int, ...] = _field(
         _parse_widths("hidden"), "hidden layer widths: 8 (the seed program's 4-8-2 network), 64,64, ...",
         f"a tuple of layer widths, each an integer in [1, {INT32_MAX}] (e.g. (8,) or (64, 64))")
@@ -267,16 +315,28 @@ class Config:
     rollout_steps: int | None = _field(
         _parse_optional(int), "rollout window (default: the episode limit); an episode still running at its end is "
         "never learned from", f"None or an integer in [1, {INT32_MAX}]")
+    network: str = _field(
+        str, "the policy network: mlp (the default; its gradient is also derived by hand), cnn (a small "
+        "convolutional torso for image observations, then --hidden dense layers) or an import path "
+        "package.module:attr naming a jax_reinforce.Policy", "'mlp', 'cnn' or an import path 'package.module:attr'")
     stop_when_solved: bool = _field(
         _parse_bool, "freeze each agent once solved (its training episodes and then its greedy policy reach the "
         "threshold), stop when all are", "True or False")
 
     def __post_init__(self):
-        if not isinstance(self.env, str) or not self.env.strip():
+        if not isinstance(self.env, str):  # an environment object (or its EnvSpec): its spec is kept with the config
+            spec = self.env if isinstance(self.env, EnvSpec) else make_env(
+                self.env, None if self.env_params is UNSET else _check_env_params(self.env_params),
+                solve_threshold=None if self.solve_threshold is UNSET else self.solve_threshold)
+            object.__setattr__(self, "env", spec.name)
+            object.__setattr__(self, "_env_spec", spec)
+            if self.env_params is UNSET or isinstance(self.env, EnvSpec):
+                object.__setattr__(self, "env_params", spec.env_params_changed)
+        if not self.env.strip():
             _fail("env", self.env)
-        # A field not given takes the environment's default (jax_reinforce.core.env_defaults).
-
-        defaults = defaults_for(self.env)
+        # A field not given takes the environment's default (jax_reinforce.core.env_defaults); the
+        # environment's own physics and standard threshold unless given.
+        defaults = {**defaults_for(self.env), "env_params": {}, "solve_threshold": None, "network": "mlp"}
         unset = frozenset(f.name for f in dataclasses.fields(self) if getattr(self, f.name) is UNSET)
         for field in unset:
             object.__setattr__(self, field, defaults[field])
@@ -323,8 +383,24 @@ class Config:
         for field in ("stop_when_solved", "normalize_advantages"):
             if not isinstance(getattr(self, field), bool):
                 _fail(field, getattr(self, field))
+        object.__setattr__(self, "env_params", _check_env_params(self.env_params))
+        if isinstance(self.network, Policy):  # a Policy object: kept with the config, recorded by its name
+            object.__setattr__(self, "_policy", self.network)
+            object.__setattr__(self, "network", policy_name(self.network))
+        elif not isinstance(self.network, str) or not (self.network in BUILT_IN_NETWORKS or ":" in self.network):
+            _fail("network", self.network)
+        elif ":" in self.network:  # an import path must give a Policy, before any work
+            try:
+                resolve_policy(self.network)
+            except ValueError as error:
+                raise ValueError(f"network (--network): {error}") from None
+        if self.network != "mlp" and self.grad == "manual":
+            _fail("grad", self.grad, f"'autodiff' with network={self.network!r}: the hand-derived gradient is the "
+                                     f"MLP's (network='mlp')")
+        if self.solve_threshold is not None and not _is_real(self.solve_threshold):
+            _fail("solve_threshold", self.solve_threshold)
         # Last: it may load gymnax, and every cheaper mistake is reported first.
-        _check_sizes(self, *env_sizes(self.env))
+        _check_sizes(self, *env_sizes(self))
 
     @classmethod
     def from_flags(cls, texts: dict) -> "Config":
@@ -338,7 +414,8 @@ class Config:
         for field, text in texts.items():
             if field not in parsers:
                 raise ValueError(f"unknown config field {field!r}; allowed: {sorted(parsers)}")
-            if isinstance(text, str) and "," in text and field not in (*SWEEPABLE, "hidden", "value_hidden"):
+            if isinstance(text, str) and "," in text and field not in (*SWEEPABLE, "hidden", "value_hidden",
+                                                                       "env_params"):
                 raise ValueError(
                     f"{field} ({flag_of(field)}) takes one value: it shapes the compiled program, so it cannot be "
                     f"swept (only {', '.join(flag_of(f) for f in SWEEPABLE)} take comma-separated lists); "
@@ -382,28 +459,63 @@ class Config:
         return self.num_settings * self.num_seeds
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (``hidden`` and swept fields as lists)."""
+        """A JSON-ready dict (``hidden`` and swept fields as lists); ``"env_importable": False`` for an environment
+        object whose class cannot be imported by path (its run needs the spec passed again)."""
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
         d["value_hidden"] = list(self.value_hidden)
         for field in self.swept:
             d[field] = list(getattr(self, field))
+        if not getattr(getattr(self, "_env_spec", None), "importable", True):
+            d["env_importable"] = False
+        if self.network not in BUILT_IN_NETWORKS and ":" not in self.network:
+            d["network_importable"] = False
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Config":
-        """The inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+    def from_dict(cls, d: dict, env_spec=None, policy=None) -> "Config":
+        """The inverse of :meth:`to_dict`; unknown keys raise ``ValueError``.
+
+        ``env_spec``: the :class:`~jax_reinforce.core.envs.EnvSpec` of a config whose environment is not
+        importable (``"env_importable": False``), which must then be passed (its name must match); ignored
+        otherwise unless given. ``policy``: likewise, the :class:`~jax_reinforce.Policy` of a config whose
+        network is not importable (``"network_importable": False``).
+        """
         if not isinstance(d, dict):
             raise ValueError(f"a config must be a JSON object of fields; got {type(d).__name__}")
+        d = dict(d)
+        importable = d.pop("env_importable", True)
+        network_importable = d.pop("network_importable", True)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; allowed: {sorted(known)}")
-        d = dict(d)
         for field in ("hidden", "value_hidden", *SWEEPABLE):
             if isinstance(d.get(field), list):
                 d[field] = tuple(d[field])
+        if env_spec is None and importable is False:
+            raise ValueError(f"the environment {d.get('env')!r} of this run is an object whose class cannot be "
+                             f"imported by path: pass its spec again (env_spec=jax_reinforce.make_env(<the object>))")
+        if policy is None and network_importable is False:
+            raise ValueError(f"the network {d.get('network')!r} of this run is a Policy with no import path: pass "
+                             f"it again (policy=...)")
+        if policy is not None:
+            d["network"] = policy
+        if env_spec is not None:
+            if env_spec.name != d.get("env"):
+                raise ValueError(f"env_spec is {env_spec.name!r} but this run's environment is {d.get('env')!r}")
+            d["env"] = env_spec
         return cls(**d)
+
+    @property
+    def attached_policy(self):
+        """The :class:`~jax_reinforce.Policy` this config was given as ``network`` (an object), or ``None``."""
+        return getattr(self, "_policy", None)
+
+    @property
+    def attached_env_spec(self):
+        """The :class:`~jax_reinforce.core.envs.EnvSpec` this config was given as ``env`` (an object), or ``None``."""
+        return getattr(self, "_env_spec", None)
 
     @property
     def given_fields(self) -> frozenset[str]:
@@ -418,6 +530,12 @@ class Config:
         (``dataclasses.replace`` would keep CartPole's values instead).
         """
         given = {field: getattr(self, field) for field in self.given_fields}
+        spec = getattr(self, "_env_spec", None)
+        if spec is not None and "env" not in changes:  # keep the environment object (and its physics)
+            given["env"] = spec
+            given.pop("env_params", None) if "env_params" in changes else None
+        if self.attached_policy is not None and "network" not in changes:
+            given["network"] = self.attached_policy
         return type(self)(**{**given, **changes})
 
 

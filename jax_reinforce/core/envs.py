@@ -1,33 +1,33 @@
-"""Environments by name, through gymnax.
+"""Environments: a gymnax id, an import path or an environment object, with its physics, as an :class:`EnvSpec`.
 
-``make_env(name)`` returns a gymnax environment, its parameters and what the
-trainer needs to know of it: the policy network's input and output sizes,
-the kind of actions, the episode limit, the solve threshold, and how an
-observation becomes the network's input (:func:`encode_obs`).
+``make_env(env, env_params=None, *, solve_threshold=None)`` returns the environment, its parameters and what
+the trainer needs to know of it: the policy network's input and output sizes, the kind of actions and their
+bounds, the episode limit, the solve threshold, and how an observation becomes the network's input
+(:func:`encode_obs`). ``env`` is
 
-Every gymnax environment but MNISTBandit (which downloads MNIST when made) is
-accepted:
+- a gymnax id: every gymnax environment but MNISTBandit (which downloads MNIST when made);
+- an import path ``"package.module:ClassName"``, constructed with no arguments;
+- an object with gymnax 1.0's environment API (``reset_env``/``step_env``/``is_truncated``,
+  ``action_space``/``observation_space``/``default_params``), e.g. your own subclass of
+  ``gymnax.environments.environment.Environment``.
 
-- **actions**: discrete (a softmax policy over ``n_actions``) or continuous
-  (a Box of ``n_actions`` dimensions: a Gaussian policy whose mean the
-  network outputs, clipped to the Box's bounds only where it is sent to the
-  environment);
-- **observations** of any shape are flattened (MinAtar's ``(10, 10, C)``
-  images, Catch's ``(10, 5)`` grid); FrozenLake's observation, the integer
-  index of a cell, is one-hot encoded over its 16 cells. Observations that
-  are always 0 or 1 (MinAtar, Catch, DeepSea, Pong) are stored as ``uint8``
-  in the rollout's buffers, FrozenLake's as its ``int32`` index, the others
-  as floats (:attr:`EnvSpec.obs_store_dtype`); the learning pass encodes
-  them block by block.
+``env_params`` (an ``EnvParams`` object, or a dict of field replacements) sets the physics; the spec's sizes,
+action bounds and episode limit are read from the spaces of THESE params (Pendulum's bounds follow
+``max_torque``). An environment does not recompute derived fields: CartPole's ``polemass_length`` stays
+``0.05`` after a new ``length`` unless it is given too.
 
-CartPole is loaded on its own (:mod:`jax_reinforce.core.lean_imports`):
-``import gymnax`` imports every environment and the plotting libraries some of
-them use, none of which gymnax's CartPole module needs (it needs ``flax.struct``
-but not the rest of flax). Every other environment is loaded through
-``gymnax.make``.
+- **actions**: discrete (a softmax policy over ``n_actions``) or continuous (a Box of ``n_actions``
+  dimensions: a Gaussian policy whose mean the network outputs, clipped to the Box's bounds only where it is
+  sent to the environment);
+- **observations** of any shape (:attr:`EnvSpec.input_shape`); an integer index (FrozenLake's cell) is
+  one-hot encoded. Observations that are always 0 or 1 (MinAtar, Catch, DeepSea, Pong) are stored as
+  ``uint8`` in the rollout's buffers, an index as ``int32``, the others as floats
+  (:attr:`EnvSpec.obs_store_dtype`); the learning pass encodes them block by block.
 
-``CartPole-v0`` is gymnax's CartPole with ``max_steps_in_episode=200``: the
-environment of the seed program, solved at a mean return of 195.
+CartPole is loaded on its own (:mod:`jax_reinforce.core.lean_imports`): ``import gymnax`` imports every
+environment and the plotting libraries some of them use, none of which gymnax's CartPole module needs.
+``CartPole-v0`` is gymnax's CartPole with ``max_steps_in_episode=200``: the seed program's environment,
+solved at a mean return of 195.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 from jax_reinforce.core.lean_imports import import_skipping_inits
 
 __all__ = ["EnvSpec", "make_env", "describe_env", "encode_obs", "store_obs", "SOLVE_THRESHOLDS", "CARTPOLE_NAMES",
-           "REFUSED_ENVS", "BINARY_OBS_ENVS"]
+           "REFUSED_ENVS", "BINARY_OBS_ENVS", "changed_params"]
 
 # Mean return over 100 consecutive episodes that counts as solved (gym's values, and the
 # leaderboards' for MountainCar and MountainCarContinuous).
@@ -62,7 +62,8 @@ class EnvSpec:
     """A gymnax environment and what the trainer needs to know of it.
 
     Attributes:
-      name: the gymnax id.
+      name: the gymnax id, the import path ``"module:ClassName"``, or (an object whose class cannot be
+        imported by path) the class's name; :attr:`importable` says which.
       env: the gymnax environment; ``params``: its ``EnvParams``.
       obs_dim: the network's input size (the flattened observation, or the
         one-hot width).
@@ -78,6 +79,8 @@ class EnvSpec:
         (``"float32"`` means the policy's float dtype).
       action_low, action_high: a Box action's bounds, one per dimension;
         ``None`` for discrete actions.
+      importable: ``name`` makes the environment again (a gymnax id or an import path); ``False`` for an
+        object defined in ``__main__`` or a notebook: a run of it is resumed or loaded with the spec passed again.
     """
 
     name: str
@@ -92,6 +95,17 @@ class EnvSpec:
     obs_store_dtype: str = "float32"
     action_low: tuple | None = None
     action_high: tuple | None = None
+    importable: bool = True
+
+    @property
+    def input_shape(self) -> tuple:
+        """One observation's shape as the network takes it: ``obs_shape``, or ``(obs_dim,)`` for a one-hot index."""
+        return (self.obs_dim,) if self.one_hot else self.obs_shape
+
+    @property
+    def env_params_changed(self) -> dict:
+        """``{field: value}`` of :attr:`params` that differ from the environment's ``default_params`` (plain values)."""
+        return changed_params(_params_of(self.name, self.env, None), self.params)
 
     @property
     def continuous(self) -> bool:
@@ -157,47 +171,159 @@ def _load_gymnax_cartpole_module():
         name, ("flax", "gymnax", "gymnax.environments", "gymnax.environments.classic_control"))
 
 
-def make_env(name: str = "CartPole-v1") -> EnvSpec:
-    """The gymnax environment called ``name`` (made once per process: the spec is immutable).
+def make_env(env="CartPole-v1", env_params=None, *, solve_threshold=None) -> EnvSpec:
+    """The environment ``env`` with the physics ``env_params``, as an :class:`EnvSpec`.
 
     Args:
-      name: ``"CartPole-v1"`` (500 steps, solved at 475), ``"CartPole-v0"``
-        (200 steps, solved at 195), or any other gymnax environment id but
-        ``MNISTBandit-bsuite`` (e.g. ``"Acrobot-v1"``, ``"Pendulum-v1"``,
-        ``"Breakout-MinAtar"``).
+      env: a gymnax id (``"CartPole-v1"``, 500 steps, solved at 475; ``"CartPole-v0"``, 200 steps, solved at
+        195; ``"Acrobot-v1"``, ``"Pendulum-v1"``, ``"Breakout-MinAtar"``, ...; every one but
+        ``MNISTBandit-bsuite``), an import path ``"package.module:ClassName"`` (constructed with no
+        arguments), or an object with gymnax 1.0's environment API.
+      env_params: ``None`` (the environment's defaults), an ``EnvParams`` object, or a dict of field
+        replacements (``{"gravity": 20.0}``); an unknown field is refused, naming the allowed ones.
+      solve_threshold: the mean return over 100 episodes that counts as solved; ``None``: the environment's
+        standard threshold where one exists (:data:`SOLVE_THRESHOLDS`, or the class's ``solve_threshold``
+        attribute), else none.
 
     Returns:
-      An :class:`EnvSpec`.
+      An :class:`EnvSpec` (made once per process for a name and plain values: the spec is immutable).
 
     Raises:
-      ValueError: for an unknown name, or one of :data:`REFUSED_ENVS`.
+      ValueError: one line naming what was wrong and what is allowed.
     """
-    if not isinstance(name, str):
-        raise ValueError(f"env must be a gymnax environment name (a string); got {name!r}")
-    return _make_env(name)
+    if isinstance(env, str):
+        if env_params is None or isinstance(env_params, dict):
+            try:
+                frozen = tuple(sorted((env_params or {}).items()))
+                hash(frozen)
+            except TypeError:  # a traced or array value: not cached
+                frozen = None
+            if frozen is not None:
+                return _make_env_cached(env, frozen, _threshold(solve_threshold))
+        name, environment, importable = _resolve_name(env)
+    else:
+        name, environment, importable = _resolve_object(env)
+    return _spec(name, environment, _params_of(name, environment, env_params), _threshold(solve_threshold),
+                 importable)
 
 
 @functools.lru_cache(maxsize=None)
-def _make_env(name: str) -> EnvSpec:
-    if name in CARTPOLE_MAX_STEPS:
-        cartpole = _load_gymnax_cartpole_module()
-        env = cartpole.CartPole()
-        params = cartpole.EnvParams(max_steps_in_episode=CARTPOLE_MAX_STEPS[name])
-        return EnvSpec(name, env, params, 4, 2, CARTPOLE_MAX_STEPS[name], SOLVE_THRESHOLDS[name], obs_shape=(4,))
+def _make_env_cached(env: str, params: tuple, solve_threshold) -> EnvSpec:
+    name, environment, importable = _resolve_name(env)
+    return _spec(name, environment, _params_of(name, environment, dict(params) or None), solve_threshold, importable)
 
-    if name in REFUSED_ENVS:
-        raise ValueError(f"env {name!r} is not supported: it {REFUSED_ENVS[name]}")
+
+def _threshold(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        raise ValueError(f"solve_threshold must be None or a finite number; got {value!r}")
+    return float(value)
+
+
+def _resolve_name(env: str):
+    """``(name, environment object, importable)`` for a gymnax id or an import path."""
+    if ":" in env:
+        module_name, _, attr = env.partition(":")
+        try:
+            value = importlib.import_module(module_name)
+            for part in attr.split("."):
+                value = getattr(value, part)
+        except (ImportError, AttributeError, ValueError) as error:
+            raise ValueError(f"env {env!r} cannot be imported ({type(error).__name__}: {error}); an import path "
+                             f"is 'package.module:ClassName', importable from here") from None
+        environment = value() if isinstance(value, type) else value
+        _check_api(env, environment)
+        return env, environment, True
+    if env in CARTPOLE_MAX_STEPS:
+        return env, _load_gymnax_cartpole_module().CartPole(), True
+    if env in REFUSED_ENVS:
+        raise ValueError(f"env {env!r} is not supported: it {REFUSED_ENVS[env]}")
     import gymnax  # every other environment: the full (slower) import
+
+    if env not in gymnax.registered_envs:
+        raise ValueError(
+            f"env {env!r} is neither an import path 'package.module:ClassName' nor a gymnax environment; allowed: "
+            + ", ".join(sorted((set(gymnax.registered_envs) | set(CARTPOLE_NAMES)) - set(REFUSED_ENVS))))
+    return env, gymnax.make(env)[0], True
+
+
+_API = ("reset_env", "step_env", "is_truncated", "action_space", "observation_space", "default_params")
+
+
+def _check_api(name, environment) -> None:
+    missing = [attr for attr in _API if not hasattr(environment, attr)]
+    if missing:
+        raise ValueError(f"env {name!r} lacks gymnax 1.0's environment API ({', '.join(missing)} missing); an "
+                         f"environment has reset_env, step_env, is_truncated, action_space, observation_space and "
+                         f"default_params")
+
+
+def _resolve_object(environment):
+    """``(name, environment, importable)`` for an environment object: named by its class's import path if any."""
+    cls = type(environment)
+    _check_api(cls.__name__, environment)
+    module = sys.modules.get(cls.__module__)
+    value = module
+    for part in cls.__qualname__.split("."):
+        value = getattr(value, part, None)
+    from_file = getattr(module, "__spec__", None) is not None  # importable again in another process
+    if cls.__module__ != "__main__" and from_file and value is cls and "<locals>" not in cls.__qualname__:
+        return f"{cls.__module__}:{cls.__qualname__}", environment, True
+    return cls.__name__, environment, False
+
+
+def _params_of(name: str, environment, env_params):
+    """The environment's ``EnvParams``: its defaults, ``env_params`` itself, or the defaults with fields replaced."""
+    defaults = environment.default_params
+    if name in CARTPOLE_MAX_STEPS:
+        defaults = defaults.replace(max_steps_in_episode=CARTPOLE_MAX_STEPS[name])
+    if env_params is None:
+        return defaults
+    if not isinstance(env_params, dict):
+        if not dataclasses.is_dataclass(env_params) or isinstance(env_params, type):
+            raise ValueError(f"env_params must be None, an EnvParams object or a dict of field replacements; "
+                             f"got {type(env_params).__name__}")
+        return env_params
+    allowed = [f.name for f in dataclasses.fields(defaults)]
+    unknown = sorted(str(k) for k in env_params if k not in allowed)
+    if unknown:
+        raise ValueError(f"env_params: {', '.join(unknown)} {'is not a field' if len(unknown) == 1 else 'are not fields'}"
+                         f" of {name}'s parameters; allowed: {', '.join(allowed)}")
+    return dataclasses.replace(defaults, **env_params)
+
+
+def changed_params(defaults, params) -> dict:
+    """``{field: value}`` of ``params`` that differ from ``defaults``, as plain Python values (arrays as lists)."""
     import numpy as np
 
-    if name not in gymnax.registered_envs:
-        raise ValueError(
-            f"env {name!r} is not a gymnax environment; allowed: "
-            + ", ".join(sorted((set(gymnax.registered_envs) | set(CARTPOLE_NAMES)) - set(REFUSED_ENVS)))
-        )
-    env, params = gymnax.make(name)
-    action_space = env.action_space(params)
-    observation_space = env.observation_space(params)
+    out = {}
+    for field in dataclasses.fields(params):
+        value, default = getattr(params, field.name), getattr(defaults, field.name, None)
+        plain = np.asarray(value).tolist()
+        if plain != np.asarray(default).tolist():
+            out[field.name] = plain
+    return out
+
+
+def _spec(name: str, environment, params, solve_threshold, importable: bool) -> EnvSpec:
+    """The :class:`EnvSpec` of ``environment`` under ``params``: sizes, bounds and limit from these params' spaces."""
+    import numpy as np
+
+    if solve_threshold is None:
+        solve_threshold = SOLVE_THRESHOLDS.get(name, getattr(environment, "solve_threshold", None))
+    if not hasattr(params, "max_steps_in_episode"):
+        raise ValueError(f"env {name!r}: its parameters have no max_steps_in_episode, which gymnax's "
+                         f"is_truncated and the rollout's window need")
+    max_steps = int(params.max_steps_in_episode)
+    if max_steps < 1:
+        raise ValueError(f"env_params: max_steps_in_episode must be an integer >= 1; got {max_steps}")
+    if name in CARTPOLE_MAX_STEPS or type(environment).__name__ == "CartPole" and type(environment).__module__ == \
+            "gymnax.environments.classic_control.cartpole":  # known without building its spaces (no JAX backend yet)
+        return EnvSpec(name, environment, params, 4, 2, max_steps, solve_threshold, obs_shape=(4,),
+                       importable=importable)
+    action_space = environment.action_space(params)
+    observation_space = environment.observation_space(params)
     obs_shape = tuple(int(n) for n in observation_space.shape)
     one_hot = obs_shape == () and hasattr(observation_space, "n")  # FrozenLake: a cell index
     obs_dim = int(observation_space.n) if one_hot else int(np.prod(obs_shape, dtype=np.int64))
@@ -209,5 +335,5 @@ def _make_env(name: str) -> EnvSpec:
         low, high = (tuple(float(v) for v in np.broadcast_to(np.asarray(bound, np.float64), shape).ravel())
                      for bound in (action_space.low, action_space.high))
     store = "int32" if one_hot else "uint8" if name in BINARY_OBS_ENVS else "float32"
-    return EnvSpec(name, env, params, obs_dim, n_actions, int(params.max_steps_in_episode),
-                   SOLVE_THRESHOLDS.get(name), obs_shape, one_hot, store, low, high)
+    return EnvSpec(name, environment, params, obs_dim, n_actions, max_steps, solve_threshold, obs_shape, one_hot,
+                   store, low, high, importable)

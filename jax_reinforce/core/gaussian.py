@@ -268,7 +268,8 @@ def _check_policy_batch(obs, actions, weights, mask, n_actions):
             )
 
 
-def gaussian_reinforce_objective(params, log_std, obs, actions, weights, mask=None, entropy_coef=0.0, denominator=None):
+def gaussian_reinforce_objective(params, log_std, obs, actions, weights, mask=None, entropy_coef=0.0, denominator=None,
+                                 apply=None):
     """``(loss, entropy_sum)`` of a Gaussian policy, for autodiff: the reference of the manual gradient.
 
     ``L = -sum(m w log pi(a|s)) / D - c sum(m H) / D`` with
@@ -292,11 +293,12 @@ def gaussian_reinforce_objective(params, log_std, obs, actions, weights, mask=No
       mask: ``(...)`` 1 where the step is real, 0 where it is padding; ``None`` for all ones.
       entropy_coef: ``c``, weight of the entropy bonus.
       denominator: ``D``; ``None`` for ``max(sum m, 1)``.
+      apply: ``apply(params, obs) -> mean``, another network than the MLP (:func:`gaussian_policy_mean`).
 
     Returns:
       ``(loss, entropy_sum)``: the scalar loss and ``sum(m H)``.
     """
-    mean = gaussian_policy_mean(params, obs)
+    mean = (apply or gaussian_policy_mean)(params, obs)
     _check_policy_batch(obs, actions, weights, mask, mean.shape[-1])
     _check_gaussian_shapes(mean, log_std, actions)
     dtype = mean.dtype

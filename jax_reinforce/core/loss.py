@@ -60,17 +60,18 @@ def policy_entropy(log_probs):
     return -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
 
 
-def reinforce_objective(params, obs, actions, weights, mask=None, entropy_coef=0.0, denominator=None):
+def reinforce_objective(params, obs, actions, weights, mask=None, entropy_coef=0.0, denominator=None, apply=None):
     """``(loss, entropy_sum)``: :func:`reinforce_loss` and ``sum(m * H)``.
 
     The entropy sum comes from the same forward pass; use it with
     ``jax.value_and_grad(..., has_aux=True)`` to log the policy entropy for
     free. ``denominator`` replaces ``D = max(sum m, 1)``: a batch split into
     blocks gives the whole batch's loss (and gradient) as the sum of the
-    blocks' when every block is divided by the whole batch's ``D``.
+    blocks' when every block is divided by the whole batch's ``D``. ``apply(params, obs) -> logits``: another
+    network than the MLP (:func:`jax_reinforce.policy_logits`).
     """
     _check_batch_shapes(obs, actions, weights, mask)
-    log_p = log_softmax(policy_logits(params, obs))
+    log_p = log_softmax((apply or policy_logits)(params, obs))
     dtype = log_p.dtype
     mask, denom = mask_and_denominator(weights, mask, dtype, denominator)
     # log pi(a|s) picked by a one-hot select: exactly take_along_axis's value, and its gradient an

@@ -35,6 +35,7 @@ import numpy as np
 from jax_reinforce.core.batching import batch_any
 from jax_reinforce.core.envs import encode_obs, store_obs
 from jax_reinforce.core.network import check_obs, check_params, is_int
+from jax_reinforce.core.policies import policy_apply
 from jax_reinforce.core.policy import actions_from_uniform
 
 __all__ = ["Trajectory", "rollout", "GreedyEpisodes", "greedy_episodes"]
@@ -150,10 +151,11 @@ def _acting_actions(logits, uniform):
     return below
 
 
-def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy) -> None:
+def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy, policy=None) -> None:
     """Raises ``ValueError`` for arguments :func:`rollout` cannot run as asked (see its Raises)."""
     name = getattr(env_spec, "name", "the environment")
-    check_params(params, env_spec.obs_dim, env_spec.n_actions, name)
+    if policy is None:  # the MLP's layer list; another network's params are its own business
+        check_params(params, env_spec.obs_dim, env_spec.n_actions, name)
     if not (is_int(num_envs) and 1 <= num_envs <= INT32_MAX):
         raise ValueError(f"num_envs must be an integer in [1, {INT32_MAX}]; got {num_envs!r}")
     if num_steps is not None and not (is_int(num_steps) and 1 <= num_steps <= INT32_MAX):
@@ -168,7 +170,10 @@ def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy) -
         )
     if not isinstance(greedy, (bool, np.bool_)):
         raise ValueError(f"greedy must be a bool (static); got {greedy!r}")
-    log_std = params[-1].get("log_std") if hasattr(params[-1], "get") else None
+    if policy is not None:
+        log_std = params.get("log_std") if env_spec.continuous and isinstance(params, dict) else None
+    else:
+        log_std = params[-1].get("log_std") if hasattr(params[-1], "get") else None
     log_std_shape = None if log_std is None else tuple(jnp.shape(log_std))
     if env_spec.continuous and not greedy and log_std_shape != (env_spec.n_actions,):
         raise ValueError(
@@ -190,7 +195,7 @@ class _Episodes(NamedTuple):
     draw: object  # block key -> the block's (UNIFORM_BLOCK, N, ...) random numbers
 
 
-def _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_name, greedy) -> _Episodes:
+def _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_name, greedy, policy=None) -> _Episodes:
     """The environments reset from ``key``'s split and the step functions of :func:`rollout` (same arguments)."""
     env, env_params = env_spec.env, env_spec.params
     horizon = int(num_steps or env_spec.max_steps)
@@ -214,12 +219,15 @@ def _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_na
     )
     step_env = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
     is_truncated = jax.vmap(env.is_truncated, in_axes=(0, None))
-    float_dtype = params[0]["w"].dtype
+    float_dtype = jax.tree.leaves(params)[0].dtype
     continuous = env_spec.continuous
     if continuous:
         low = jnp.asarray(env_spec.action_low, jnp.float32)
         high = jnp.asarray(env_spec.action_high, jnp.float32)
-        std = jnp.exp(params[-1]["log_std"]) if not greedy else None
+        if greedy:  # the mean is the action: no log_std needed
+            std = None
+        else:
+            std = jnp.exp(params[-1]["log_std"] if policy is None else params["log_std"])
     else:
         low = high = std = None
 
@@ -233,7 +241,8 @@ def _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_na
 
     def act(obs, noise):
         stored = store_obs(env_spec, obs, float_dtype)
-        out = _acting_logits(params, encode_obs(env_spec, stored, float_dtype))
+        encoded = encode_obs(env_spec, stored, float_dtype)
+        out = _acting_logits(params, encoded) if policy is None else policy_apply(policy, params, encoded, env_spec)
         if greedy:  # the most likely action: the argmax, or a Gaussian's mean
             action = out if continuous else jnp.argmax(out, axis=-1).astype(jnp.int32)
         elif continuous:  # a = mu + sigma eps, learned from unclipped
@@ -271,6 +280,7 @@ def rollout(
     axis_name: str | None = None,
     greedy: bool = False,
     env_axis_name: str | None = None,
+    policy=None,
 ) -> Trajectory:
     """Runs one episode in each of ``num_envs`` environments.
 
@@ -288,6 +298,7 @@ def rollout(
         the whole batch (``lax.pmax``). Without it, vmap must carry a
         per-agent stop flag and select between old and new buffers at every
         step, which costs a copy of every buffer per step.
+      policy: a :class:`jax_reinforce.Policy` whose ``params`` these are; ``None`` for the MLP's layer list.
 
     Returns:
       A :class:`Trajectory` with buffers of ``T`` rows.
@@ -300,10 +311,10 @@ def rollout(
         neither ``None`` nor such an integer (``0`` is refused, not read as
         the episode limit); ``active`` not a scalar bool; ``greedy`` not a bool.
     """
-    _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy)
-    run = _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_name, greedy)
+    _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy, policy)
+    run = _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_name, greedy, policy)
     horizon, num_envs = run.horizon, run.num_envs
-    float_dtype = params[0]["w"].dtype
+    float_dtype = jax.tree.leaves(params)[0].dtype
     stored = store_obs(env_spec, run.obs, float_dtype)
     action_shape = (env_spec.n_actions,) if env_spec.continuous else ()
 
@@ -364,7 +375,7 @@ class GreedyEpisodes(NamedTuple):
 
 
 def greedy_episodes(params, key, env_spec, num_envs: int, active=True, axis_name: str | None = None,
-                    env_axis_name: str | None = None) -> GreedyEpisodes:
+                    env_axis_name: str | None = None, policy=None) -> GreedyEpisodes:
     """The greedy policy's episodes as ``rollout(..., greedy=True)`` plays them, without their observations.
 
     The same keys, actions and rewards as :func:`rollout` with
@@ -376,8 +387,8 @@ def greedy_episodes(params, key, env_spec, num_envs: int, active=True, axis_name
     program is smaller (the greedy confirmation in training and the gymnax
     evaluation use it). Arguments as for :func:`rollout`.
     """
-    _check_rollout_args(params, env_spec, num_envs, None, active, True)
-    run = _episodes(params, key, env_spec, num_envs, None, axis_name, env_axis_name, True)
+    _check_rollout_args(params, env_spec, num_envs, None, active, True, policy)
+    run = _episodes(params, key, env_spec, num_envs, None, axis_name, env_axis_name, True, policy)
     alive = jnp.full((run.num_envs,), active, bool)
 
     def step(carry):

@@ -32,6 +32,7 @@ is then not applied).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, NamedTuple
@@ -42,12 +43,13 @@ import numpy as np
 import optax
 
 from jax_reinforce.core.batching import batch_any, batch_max
-from jax_reinforce.core.config import Config
-from jax_reinforce.core.envs import EnvSpec, encode_obs, make_env
+from jax_reinforce.core.config import Config, env_spec_of
+from jax_reinforce.core.envs import EnvSpec, encode_obs
 from jax_reinforce.core.gaussian import gaussian_reinforce_objective, gaussian_reinforce_value_and_grad_manual
 from jax_reinforce.core.gaussian import init_gaussian_policy
 from jax_reinforce.core.loss import reinforce_objective, reinforce_value_and_grad_manual
 from jax_reinforce.core.network import init_policy
+from jax_reinforce.core.policies import init_policy_params, policy_apply, resolve_policy
 from jax_reinforce.core.returns import apply_baseline, reward_to_go_rows
 from jax_reinforce.core.rollouts import greedy_episodes, rollout
 from jax_reinforce.core.value import init_value, value_loss, value_loss_and_grad_manual, value_predictions
@@ -67,6 +69,9 @@ __all__ = [
     "agent_keys_from",
     "solve_window",
     "confirmation_episodes",
+    "physics",
+    "metric_dtypes",
+    "own_metrics",
 ]
 
 METRIC_NAMES = ("episode_return", "episodes", "env_steps", "loss", "grad_norm", "entropy")
@@ -253,13 +258,15 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
 
 
-def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, env_axis_name: str | None):
-    """One update of one agent: ``(state, active) -> (state, metrics)``."""
+def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, env_axis_name: str | None,
+                    policy=None, metrics_fn=None):
+    """One update of one agent: ``(state, active, env_params) -> (state, metrics)``."""
     # Sums over the agent's environments: local, or over the devices they are split across.
     env_total = (lambda x: x) if env_axis_name is None else (lambda x: jax.lax.psum(x, env_axis_name))
     loop_axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
     threshold = env_spec.solve_threshold
     window = solve_window(config.num_envs)
+    dtypes = metric_dtypes(config)
 
     def block_loss_and_grad(params, obs, actions, weights, mask, entropy_coef, denominator):
         """Loss, gradient and entropy sum of one block, each a share of the batch's.
@@ -269,6 +276,18 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         """
         obs = encode_obs(env_spec, obs, jax.tree.leaves(params)[0].dtype)
         rest = (obs, actions, weights, mask, entropy_coef, denominator)
+        if policy is not None:  # another network: autodiff, its params {"net", "log_std"} for Box actions
+            def apply(p, o):
+                return policy_apply(policy, p, o, env_spec)
+
+            if env_spec.continuous:
+                def objective(p, *rest):
+                    return gaussian_reinforce_objective(p, p["log_std"], *rest, apply=apply)
+            else:
+                def objective(p, *rest):
+                    return reinforce_objective(p, *rest, apply=apply)
+            (loss, entropy_sum), grads = jax.value_and_grad(objective, has_aux=True)(params, *rest)
+            return loss, entropy_sum, grads
         if env_spec.continuous and config.grad == "manual":
             (loss, entropy_sum), (grads, log_std_grad) = gaussian_reinforce_value_and_grad_manual(
                 params, params[-1]["log_std"], *rest)
@@ -376,11 +395,12 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         loss, grads = env_total((loss, grads))
         return values, loss, grads
 
-    def iteration(state: TrainState, active):
+    def iteration(state: TrainState, active, env_params=None):
+        spec = env_spec if env_params is None else dataclasses.replace(env_spec, params=env_params)
         key = jax.random.fold_in(state.key, state.iteration)
         traj = rollout(
-            state.params, key, env_spec, config.num_envs, config.rollout_steps, active, axis_name,
-            env_axis_name=env_axis_name,
+            state.params, key, spec, config.num_envs, config.rollout_steps, active, axis_name,
+            env_axis_name=env_axis_name, policy=policy,
         )
         used = used_rows(traj)
         # Over the rows the episodes used only; equal to reward_to_go bit for bit.
@@ -397,6 +417,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
                             & _all_finite(new_value_params))
         else:
             values, new_value_params, value_opt_state, value_finite = None, (), (), jnp.bool_(True)
+            v_loss = None
         weights = apply_baseline(returns, mask, config.baseline, env_axis_name, values, config.normalize_advantages)
         loss, grads, entropy = policy_gradient(state.params, traj, weights, mask, used, hp["entropy_coef"])
         tx = make_optimizer(config, hp["learning_rate"], hp["max_grad_norm"])
@@ -417,9 +438,9 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             total = jnp.sum(recent_count)
             candidate = active & (total >= SOLVE_EPISODES) & (jnp.sum(recent_sum) >= threshold * total)
             # The greedy policy's own episodes decide; with no candidate in the batch the loop runs no step.
-            greedy = greedy_episodes(state.params, jax.random.fold_in(key, SIDE_STREAM), env_spec,
+            greedy = greedy_episodes(state.params, jax.random.fold_in(key, SIDE_STREAM), spec,
                                      confirmation_episodes(config.num_envs), candidate, axis_name,
-                                     env_axis_name=env_axis_name)
+                                     env_axis_name=env_axis_name, policy=policy)
             greedy_done = greedy.finished.astype(jnp.float32)
             greedy_total = jnp.maximum(env_total(jnp.sum(greedy_done)), 1.0)
             greedy_mean = env_total(jnp.sum(greedy.returns * greedy_done)) / greedy_total
@@ -462,19 +483,78 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             "grad_norm": optax.tree.norm(grads),
             "entropy": entropy,
         }
-        metrics = {name: value.astype(METRIC_DTYPES[name]) for name, value in metrics.items()}
+        if v_loss is not None:  # V(s)'s squared error, before its update
+            metrics["value_loss"] = v_loss
+        metrics = {name: value.astype(dtypes[name]) for name, value in metrics.items()}
+        if metrics_fn is not None:  # on the agent's whole trajectory, gathered where its environments are split
+            whole = traj if env_axis_name is None else jax.tree.map(  # environments: axis 1 of (T, N, ...), 0 of (N,)
+                lambda x: jax.lax.all_gather(x, env_axis_name, axis=min(x.ndim - 1, 1), tiled=True), traj)
+            metrics.update(own_metrics(metrics_fn, new_state, whole, metrics))
         return new_state, metrics
 
     return iteration
 
 
+def metric_dtypes(config: Config) -> dict:
+    """``{name: dtype}`` of the built-in metrics of a run of ``config``: :data:`METRIC_DTYPES`, and
+    ``value_loss`` (float32, ``V(s)``'s squared error before its update) with ``baseline="value"``."""
+    return {**METRIC_DTYPES, **({"value_loss": jnp.float32} if config.baseline == "value" else {})}
+
+
+def own_metrics(metrics_fn, state, traj, builtin: dict) -> dict:
+    """``metrics_fn(state, traj)`` checked: a dict of scalars, as float32, none named like a built-in metric."""
+    out = metrics_fn(state, traj)
+    if not isinstance(out, dict):
+        raise ValueError(f"metrics_fn must return a dict of {{name: scalar}}; got {type(out).__name__}")
+    clash = sorted(set(out) & set(builtin))
+    bad = sorted(str(k) for k, v in out.items() if not isinstance(k, str) or jnp.shape(v) != ())
+    if clash or bad:
+        raise ValueError(f"metrics_fn must return {{name: scalar}} with names other than the built-in metrics "
+                         f"({', '.join(builtin)}); got clashing {clash} and non-scalar or unnamed {bad}")
+    return {k: jnp.asarray(v, jnp.float32) for k, v in out.items()}
+
+
+def physics(env_spec: EnvSpec, env_params=None):
+    """The ``EnvParams`` an agent trains under: ``env_spec``'s, or ``env_params`` (an ``EnvParams``, or a dict of
+    field replacements), whose leaves may be traced (vmap over them: one agent per physics, one program).
+
+    The episode limit shapes the program (the rollout's window) and a Box's bounds are the spec's (what a
+    Gaussian policy's actions are clipped to), so both stay static: a traced ``max_steps_in_episode`` is
+    ignored (the spec's is used), and another concrete value is refused in one line (make another spec for
+    another limit).
+    """
+    if env_params is None:
+        return None
+    if isinstance(env_params, dict):
+        allowed = [f.name for f in dataclasses.fields(env_spec.params)]
+        unknown = sorted(str(k) for k in env_params if k not in allowed)
+        if unknown:
+            raise ValueError(f"env_params: {', '.join(unknown)} not among {env_spec.name}'s fields "
+                             f"({', '.join(allowed)})")
+        env_params = dataclasses.replace(env_spec.params, **env_params)
+    if not dataclasses.is_dataclass(env_params) or not hasattr(env_params, "max_steps_in_episode"):
+        raise ValueError(f"env_params must be {env_spec.name}'s EnvParams or a dict of its fields; "
+                         f"got {type(env_params).__name__}")
+    limit = env_params.max_steps_in_episode
+    if not isinstance(limit, jax.core.Tracer) and np.size(limit) == 1 and int(np.ravel(limit)[0]) != env_spec.max_steps:
+        raise ValueError(f"env_params.max_steps_in_episode shapes the program (the rollout's window): it must be "
+                         f"the spec's {env_spec.max_steps}; got {limit!r} (make_env(..., env_params=...) for "
+                         f"another limit)")
+    return dataclasses.replace(env_params, max_steps_in_episode=env_spec.params.max_steps_in_episode)
+
+
+def _policy_of(config: Config, policy=None):
+    """The network to train: ``policy`` if given, else the config's (``None``: the built-in MLP's own code)."""
+    return resolve_policy(policy if policy is not None else (config.attached_policy or config.network), config.hidden)
+
+
 def _config_and_env(config: Config, env_spec: EnvSpec | None):
     if not isinstance(config, Config):
         raise TypeError(f"config must be a jax_reinforce.Config; got {type(config).__name__}")
-    return env_spec if env_spec is not None else make_env(config.env)
+    return env_spec if env_spec is not None else env_spec_of(config)
 
 
-def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.float32):
+def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.float32, *, policy=None):
     """``init_state(key, learning_rate=None, hparams=None) -> TrainState`` for one agent.
 
     ``hparams``: ``{name: value}`` for some of :data:`HYPERPARAMETERS`
@@ -483,9 +563,10 @@ def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.f
     config (:func:`hyperparameters`).
 
     ``dtype`` is the float type of the parameters (and of the whole update);
-    float64 needs ``jax.config.update("jax_enable_x64", True)``.
+    float64 needs ``jax.config.update("jax_enable_x64", True)``. ``policy``: see :func:`make_train`.
     """
     env_spec = _config_and_env(config, env_spec)
+    policy = _policy_of(config, policy)
     window = solve_window(config.num_envs)
 
     def init_state(key, learning_rate=None, hparams=None) -> TrainState:
@@ -495,7 +576,9 @@ def make_init_state(config: Config, env_spec: EnvSpec | None = None, dtype=jnp.f
         values = hyperparameters(config, **given)
         init_key = jax.random.fold_in(key, SIDE_STREAM)
         value_key = jax.random.fold_in(key, SIDE_STREAM - 1)
-        if env_spec.continuous:
+        if policy is not None:
+            params = init_policy_params(policy, init_key, env_spec, dtype)
+        elif env_spec.continuous:
             params = init_gaussian_policy(init_key, env_spec.obs_dim, config.hidden, env_spec.action_low,
                                           env_spec.action_high, dtype)
         else:
@@ -529,8 +612,11 @@ def make_run_iterations(
     env_spec: EnvSpec | None = None,
     axis_name: str | None = None,
     env_axis_name: str | None = None,
+    *,
+    policy=None,
+    metrics_fn=None,
 ):
-    """``run_iterations(state, num_iterations) -> (state, metrics)`` for one agent.
+    """``run_iterations(state, num_iterations, env_params=None) -> (state, metrics)`` for one agent.
 
     Runs up to ``num_iterations`` (static) more iterations, never past
     ``config.iterations`` in all, stopping early once the agent is solved or
@@ -547,14 +633,20 @@ def make_run_iterations(
     the unsplit run's.
     """
     env_spec = _config_and_env(config, env_spec)
-    iteration = _make_iteration(config, env_spec, axis_name, env_axis_name)
+    policy = _policy_of(config, policy)
+    iteration = _make_iteration(config, env_spec, axis_name, env_axis_name, policy, metrics_fn)
 
-    def run_iterations(state: TrainState, num_iterations: int):
+    def run_iterations(state: TrainState, num_iterations: int, env_params=None):
+        env_params = physics(env_spec, env_params)
         start = state.iteration
         end = jnp.minimum(start + num_iterations, config.iterations)
+        dtypes = metric_dtypes(config)
+        if metrics_fn is not None:  # the own metrics' names, from one trace of the iteration
+            shapes = jax.eval_shape(lambda s: iteration(s, jnp.bool_(True), env_params)[1], state)
+            dtypes.update({name: jnp.float32 for name in shapes if name not in dtypes})
         buffers = {
             name: jnp.full((num_iterations,), jnp.nan if jnp.issubdtype(dtype, jnp.floating) else 0, dtype)
-            for name, dtype in METRIC_DTYPES.items()
+            for name, dtype in dtypes.items()
         }
 
         def running(s):
@@ -572,7 +664,7 @@ def make_run_iterations(
             run = running(s)
             # A stopped agent's row is out of range, so its metrics are dropped.
             row = jnp.where(run, s.iteration - start, num_iterations)
-            new_s, m = iteration(s, run)
+            new_s, m = iteration(s, run, env_params)
             # An agent that has stopped keeps its state and its metric rows.
             new_s = jax.tree.map(lambda new, old: jnp.where(run, new, old), new_s, s)
             bufs = {name: bufs[name].at[row].set(m[name], mode="drop") for name in bufs}
@@ -584,12 +676,22 @@ def make_run_iterations(
 
 
 def make_train(
-    config: Config, env_spec: EnvSpec | None = None, axis_name: str | None = None, dtype=jnp.float32
+    config: Config, env_spec: EnvSpec | None = None, axis_name: str | None = None, dtype=jnp.float32, *,
+    policy=None, metrics_fn=None, return_state: bool = False,
 ):
-    """``train(key, learning_rate=None, hparams=None) -> (params, metrics)`` for ONE agent.
+    """``train(key, learning_rate=None, hparams=None, env_params=None) -> (params, metrics)`` for ONE agent.
 
     ``learning_rate`` and ``hparams`` (``{name: value}``, see
-    :func:`make_init_state`) may be traced: vmap over them to sweep.
+    :func:`make_init_state`) may be traced: vmap over them to sweep. ``env_params`` (an ``EnvParams`` or a
+    dict of fields, :func:`physics`) may be traced too: vmap over gravity, masses or torques to train one
+    agent per physics in one program.
+
+    ``env_spec``: the environment (default: the config's, :func:`jax_reinforce.core.config.env_spec_of`).
+    ``policy``: a :class:`jax_reinforce.Policy` (wins over ``config.network``). ``metrics_fn(state, traj) ->
+    {name: scalar}``: evaluated every iteration inside the program on the updated :class:`TrainState` and the
+    agent's whole :class:`jax_reinforce.Trajectory`, merged into ``metrics`` (float32). ``return_state``:
+    ``train`` returns ``(TrainState, metrics)`` (``solved_at``, ``failed_at``, the optimizer state) instead of
+    ``(params, metrics)``.
 
     The whole run (``config.iterations`` at most) in one pure function; jit
     it, and vmap it over keys (and learning rates) to train many agents::
@@ -612,11 +714,11 @@ def make_train(
       ``loss``, ``grad_norm``, ``entropy``; NaN or 0 after the agent stopped.
     """
     env_spec = _config_and_env(config, env_spec)
-    init_state = make_init_state(config, env_spec, dtype)
-    run_iterations = make_run_iterations(config, env_spec, axis_name)
+    init_state = make_init_state(config, env_spec, dtype, policy=policy)
+    run_iterations = make_run_iterations(config, env_spec, axis_name, policy=policy, metrics_fn=metrics_fn)
 
-    def train(key, learning_rate=None, hparams=None):
-        state, metrics = run_iterations(init_state(key, learning_rate, hparams), config.iterations)
-        return state.params, metrics
+    def train(key, learning_rate=None, hparams=None, env_params=None):
+        state, metrics = run_iterations(init_state(key, learning_rate, hparams), config.iterations, env_params)
+        return (state if return_state else state.params), metrics
 
     return train

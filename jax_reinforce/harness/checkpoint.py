@@ -48,6 +48,7 @@ import copy
 import io
 import json
 import math
+import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -86,6 +87,9 @@ _NPY_HEADER_BYTES = 12 + 10_000
 _READ_CHUNK = 2**20
 _SMALL_ENTRIES = ("format", "format_version", "config")
 _SECTIONS = ("params/", "state/", "history/")
+# A metric's name in the history (value_loss, a metrics_fn's), and how many a checkpoint may hold.
+_METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
+MAX_HISTORY_ENTRIES = 64
 
 
 class CheckpointError(ValueError):
@@ -330,7 +334,7 @@ def _text_entry(arrays: dict, name: str):
     return str(value)
 
 
-def _read_config(archive, path: Path, members: dict) -> tuple[dict, object]:
+def _read_config(archive, path: Path, members: dict, env_spec=None, policy=None) -> tuple[dict, object]:
     """The small entries (format tag, version, config), each read only if its declared size is small."""
 
     small = {}
@@ -352,7 +356,7 @@ def _read_config(archive, path: Path, members: dict) -> tuple[dict, object]:
     if text is None:
         raise CheckpointError(f"checkpoint {path} has no config (a JSON string entry 'config')")
     try:
-        config = Config.from_dict(json.loads(text))
+        config = Config.from_dict(json.loads(text), env_spec, policy)
     except (ValueError, TypeError, RecursionError) as error:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {error}") from None
     return small, config
@@ -385,7 +389,7 @@ def _refuse_non_finite(arrays: dict, path: Path, num_seeds: int) -> None:
             )
 
 
-def _read_checkpoint(archive, path: Path, template_state=None):
+def _read_checkpoint(archive, path: Path, template_state=None, env_spec=None, policy=None):
     """``(arrays, config, template_state)``: every member checked by name and declared size, then read.
 
     ``template_state``: the state to resume into; every ``state/`` entry must
@@ -398,7 +402,7 @@ def _read_checkpoint(archive, path: Path, template_state=None):
     from jax_reinforce.core.training import HOST_METRIC_DTYPES, METRIC_DTYPES
 
     members = _members(archive, path)
-    arrays, config = _read_config(archive, path, members)
+    arrays, config = _read_config(archive, path, members, env_spec, policy)
     strict = template_state is not None
     version = int(arrays["format_version"])
     if strict and version < FORMAT_VERSION:
@@ -422,9 +426,11 @@ def _read_checkpoint(archive, path: Path, template_state=None):
             f"that its config does not imply (another network or environment?)"
         )
     history = sorted(n for n in members if n.startswith("history/"))
-    unknown = [n for n in history if n[len("history/"):] not in {**METRIC_DTYPES, **HOST_METRIC_DTYPES}]
-    if unknown:
-        raise CheckpointError(f"checkpoint {path} has unknown history entries {unknown[:4]}")
+    known = {**METRIC_DTYPES, **HOST_METRIC_DTYPES}  # and any metric's name: value_loss, a metrics_fn's
+    unknown = [n for n in history if n[len("history/"):] not in known and not _METRIC_NAME.fullmatch(n[8:])]
+    if unknown or len(history) > MAX_HISTORY_ENTRIES:
+        raise CheckpointError(f"checkpoint {path} has {len(history)} history entries, at most {MAX_HISTORY_ENTRIES} "
+                              f"named like metrics allowed; odd ones: {unknown[:4]}")
     if history and "state/iteration" not in members:
         raise CheckpointError(f"checkpoint {path} has a metric history but no training state")
     present = {name: spec for name, spec in {**params, **state}.items() if name in members}
@@ -461,7 +467,7 @@ def _read_checkpoint(archive, path: Path, template_state=None):
     return arrays, config, template_state
 
 
-def _load(run_dir, template_state=None):
+def _load(run_dir, template_state=None, env_spec=None, policy=None):
     """:func:`_read_checkpoint` of ``run_dir/checkpoint.npz``; every failure a :class:`CheckpointError`."""
     path = Path(run_dir) / CHECKPOINT_NAME
     if not path.is_file():
@@ -475,7 +481,7 @@ def _load(run_dir, template_state=None):
         raise CheckpointError(f"checkpoint {path} is not a .npz (zip) archive: truncated, corrupted or foreign")
     try:
         with zipfile.ZipFile(path) as archive:
-            return _read_checkpoint(archive, path, template_state)
+            return _read_checkpoint(archive, path, template_state, env_spec, policy)
     except CheckpointError:
         raise
     except Exception as error:  # noqa: BLE001 - zip, zlib, header and I/O errors alike
@@ -484,7 +490,7 @@ def _load(run_dir, template_state=None):
         ) from None
 
 
-def load_checkpoint_arrays(run_dir):
+def load_checkpoint_arrays(run_dir, env_spec=None, policy=None):
     """``(arrays, config)`` of a checkpoint, checked for format, config, names, sizes and finiteness.
 
     Every entry the config implies must be there with its shape and dtype
@@ -498,17 +504,20 @@ def load_checkpoint_arrays(run_dir):
         size, or non-finite parameters or optimizer state of a seed not
         marked diverged.
     """
-    arrays, config, _ = _load(run_dir)
+    arrays, config, _ = _load(run_dir, env_spec=env_spec, policy=policy)
     return arrays, config
 
 
-def load_checkpoint(run_dir):
+def load_checkpoint(run_dir, env_spec=None, policy=None):
     """Loads ``(params, config)`` from ``run_dir/checkpoint.npz``.
 
     The params are checked against the config: as many layers as
     ``config.hidden`` implies, shapes matching the environment's observation
     and action sizes, one leading seed axis of ``config.num_seeds``, finite
     (but for seeds the checkpoint marks diverged).
+
+    ``env_spec``: the environment's spec, needed (and then checked by name) for a run of an environment
+    object whose class cannot be imported by path; ``policy``: likewise, a network with no import path.
 
     Returns:
       ``(params, config)``: NumPy arrays with a leading seed axis, and the
@@ -517,12 +526,12 @@ def load_checkpoint(run_dir):
     Raises:
       CheckpointError: (a ``ValueError``) saying what is wrong.
     """
-    arrays, config, template = _load(run_dir)
+    arrays, config, template = _load(run_dir, env_spec=env_spec, policy=policy)
     params = unflatten_like(template.params, arrays, "params")
     return params, config
 
 
-def load_train_state(run_dir, template_state):
+def load_train_state(run_dir, template_state, env_spec=None, metric_dtypes=None, policy=None):
     """``(state, history, config)`` saved by :func:`save_checkpoint` for resuming.
 
     Args:
@@ -530,6 +539,10 @@ def load_train_state(run_dir, template_state):
       template_state: a seed-batched :class:`jax_reinforce.TrainState` (or
         its ``jax.eval_shape``) of the same config, giving every leaf's shape
         and dtype.
+      env_spec, policy: the environment and network of a run whose own are not importable.
+      metric_dtypes: ``{name: dtype}`` of the metrics the resumed run makes (default: the built-in ones of
+        the checkpoint's config, :func:`~jax_reinforce.core.training.metric_dtypes`); ``value_loss`` missing
+        from an older checkpoint is NaN.
 
     Returns:
       The state as NumPy leaves, the metric history ``{name: (S, I)}`` (one
@@ -543,9 +556,9 @@ def load_train_state(run_dir, template_state):
         history does not fit the template.
     """
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
-    from jax_reinforce.core.training import HOST_METRIC_DTYPES, METRIC_DTYPES
+    from jax_reinforce.core.training import HOST_METRIC_DTYPES, metric_dtypes as built_in_metrics
 
-    arrays, config, _ = _load(run_dir, template_state)
+    arrays, config, _ = _load(run_dir, template_state, env_spec, policy)
     if not any(name.startswith("state/") for name in arrays):
         raise CheckpointError(
             f"checkpoint in {run_dir} holds parameters only, not a training state to resume from"
@@ -556,9 +569,10 @@ def load_train_state(run_dir, template_state):
     iterations_run = int(np.max(rest.iteration)) if num_seeds else 0
     history = {}
     expected = (num_seeds, iterations_run)
-    for name, dtype in {**METRIC_DTYPES, **HOST_METRIC_DTYPES}.items():
+    expected_dtypes = {**(built_in_metrics(config) if metric_dtypes is None else metric_dtypes), **HOST_METRIC_DTYPES}
+    for name, dtype in expected_dtypes.items():
         value = arrays.get(f"history/{name}")
-        if value is None and name in HOST_METRIC_DTYPES:  # a checkpoint of an older version
+        if value is None and name in (*HOST_METRIC_DTYPES, "value_loss"):  # a checkpoint of an older version
             value = np.full(expected, np.nan, dtype)
         kind = "f" if np.issubdtype(np.dtype(dtype), np.floating) else "iu"
         if value is None or value.shape != expected or value.dtype.kind not in kind:
@@ -568,7 +582,8 @@ def load_train_state(run_dir, template_state):
                 f"(seeds, iterations run) of {np.dtype(dtype)}"
             )
         history[name] = value.astype(dtype)
-    unexpected = sorted(n for n in arrays if n.startswith("history/") and n[len("history/"):] not in history)
+    unexpected = sorted(n[len("history/"):] for n in arrays if n.startswith("history/") and n[8:] not in history)
     if unexpected:
-        raise CheckpointError(f"checkpoint has unknown history entries {unexpected[:4]}")
+        raise CheckpointError(f"checkpoint in {run_dir} holds metrics {unexpected[:4]} that this run does not make: a "
+                              f"run trained with a metrics_fn is resumed with the same metrics_fn passed again")
     return rest._replace(params=params), history, config

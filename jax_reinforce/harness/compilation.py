@@ -52,6 +52,7 @@ __all__ = [
     "program_cache_dir",
     "cache_key",
     "compile_program",
+    "code_digest",
     "check_cache_dir",
     "CacheDirError",
     "CONFIG_NAMES",
@@ -333,6 +334,47 @@ def _store(stem: Path, exported) -> None:
     atomic_write_bytes(stem.with_name(stem.name + _EXPORT_SUFFIX), data)
 
 
+_OWN_MODULES = ("jax_reinforce", "gymnax", "jax", "flax", "optax", "numpy")  # digested or versioned in the key
+
+
+def code_digest(*objects) -> str | None:
+    """A digest of the source code that ``objects`` (classes, functions) come from, outside this package and
+    the libraries whose versions the key holds: your environment's class, your network's ``init``/``apply``,
+    your ``metrics_fn``, and plain values their closures hold. ``None`` when a source cannot be read (a
+    function typed into a REPL): such a program is compiled but not cached.
+    """
+    import inspect
+
+    digest, seen = hashlib.sha256(), set()
+
+    def add(obj) -> bool:
+        module = inspect.getmodule(obj)
+        name = getattr(module, "__name__", "")
+        if name.split(".")[0] in _OWN_MODULES:
+            return True
+        if name not in seen:
+            seen.add(name)
+            try:
+                digest.update(name.encode() + b"\0" + inspect.getsource(module).encode())
+            except (OSError, TypeError):
+                return False
+        for cell in getattr(obj, "__closure__", None) or ():
+            value = cell.cell_contents
+            if callable(value):
+                if not add(value):
+                    return False
+            elif isinstance(value, (int, float, str, bool, tuple, type(None))):
+                digest.update(repr(value).encode())
+            else:
+                return False
+        return True
+
+    for obj in objects:
+        if obj is not None and not add(obj):
+            return None
+    return digest.hexdigest()
+
+
 def compile_program(name: str, description, fn, arg_specs, device=None, compiler_options=None):
     """A compiled program for ``fn(*args)`` on ``device`` (default: ``jax.devices()[0]``).
 
@@ -351,7 +393,8 @@ def compile_program(name: str, description, fn, arg_specs, device=None, compiler
       description: everything ``fn`` depends on besides its arguments, this
         package's code, the libraries and JAX's settings (see
         :func:`cache_key`): ``fn`` closes over its static values (the
-        configuration, chunk length, ...), which must all be here.
+        configuration, chunk length, ...), which must all be here, and the
+        :func:`code_digest` of any code of the user's. ``None``: not cached.
       fn: a function of ``len(arg_specs)`` positional arguments, each a
         pytree of arrays (tuples, lists, dicts, ``NamedTuple``s).
       arg_specs: a tuple of pytrees of ``jax.ShapeDtypeStruct`` (or arrays),
@@ -379,7 +422,7 @@ def compile_program(name: str, description, fn, arg_specs, device=None, compiler
     def compile_(function):
         return jax.jit(function, compiler_options=compiler_options).lower(*placed).compile()
 
-    if _directory is None:
+    if _directory is None or description is None:  # None: code that cannot be digested is not cached
         return compile_(fn)
     options = sorted((compiler_options or {}).items())
     key = cache_key(name, (description, _describe_specs(arg_specs), options, device.platform, device.device_kind))

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from jax_reinforce.core.config import INT32_MAX
-from jax_reinforce.core.envs import describe_env, make_env
+from jax_reinforce.core.config import INT32_MAX, env_spec_of
+from jax_reinforce.core.envs import describe_env
 from jax_reinforce.harness import memory
-from jax_reinforce.harness.compilation import compile_program, compiler_options
+from jax_reinforce.harness.compilation import code_digest, compile_program, compiler_options
 from jax_reinforce.harness.render import RENDERABLE_ENVS, draw_cartpole, draw_frame
 
 __all__ = [
     "check_evaluation_size",
+    "gymnasium_unavailable_reason",
     "evaluation_memory_bytes",
     "evaluate_gymnax",
     "gymnax_evaluation_program",
@@ -75,8 +76,7 @@ def _check_evaluation(num_seeds: int, num_episodes, widths, max_steps: int, flag
 
 
 def _config_shapes(config):
-
-    spec = make_env(config.env)
+    spec = env_spec_of(config)
     return config.num_seeds, (spec.obs_dim, *config.hidden, spec.n_actions), spec.max_steps
 
 
@@ -142,7 +142,7 @@ def gymnax_evaluation_program(params, env_spec, num_episodes: int):
     return _evaluation_program(params, env_spec, num_episodes, from_seed=None)
 
 
-def _evaluation_program(params, env_spec, num_episodes: int, from_seed: int | None):
+def _evaluation_program(params, env_spec, num_episodes: int, from_seed: int | None, policy=None):
     """The gymnax evaluation, from ``(params, keys)`` or, ``from_seed``, ``(params, seed)``.
 
     With ``from_seed`` (a period ``P``), agent ``a``'s key ``fold_in(PRNGKey(seed),
@@ -157,7 +157,7 @@ def _evaluation_program(params, env_spec, num_episodes: int, from_seed: int | No
     from jax_reinforce.core.training import agent_keys_from
 
     def one_seed(p, k):
-        return greedy_episodes(p, k, env_spec, num_episodes).returns
+        return greedy_episodes(p, k, env_spec, num_episodes, policy=policy).returns
 
     params = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)), params)
     num_seeds = jax.tree.leaves(params)[0].shape[0]
@@ -171,8 +171,9 @@ def _evaluation_program(params, env_spec, num_episodes: int, from_seed: int | No
         program = jax.vmap(one_seed)
         second = jax.ShapeDtypeStruct((num_seeds, 2), np.uint32)
     # The trainer's compiler options: on the CPU they compile this program about 40% faster.
-    return compile_program("evaluate_gymnax", (describe_env(env_spec), num_episodes, from_seed), program,
-                           (params, second), None, compiler_options())
+    own = code_digest(type(env_spec.env), *(policy[:2] if policy else ()))  # the user's code, if any: None is not cached
+    description = None if own is None else (describe_env(env_spec), num_episodes, from_seed, own)
+    return compile_program("evaluate_gymnax", description, program, (params, second), None, compiler_options())
 
 
 def _start_gymnax_evaluation(params, env_spec, num_episodes: int, keys):
@@ -334,7 +335,8 @@ def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int
     return returns.reshape(num_seeds, num_episodes)
 
 
-def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds: int | None = None) -> dict:
+def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds: int | None = None,
+                      policy=None) -> dict:
     """Greedy returns of every agent in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
@@ -360,23 +362,38 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= int(seed) < 2**32:
         raise ValueError(f"seed (--seed) must be an integer in [0, 2**32); got {seed!r}")
     params = jax.tree.map(np.asarray, params)  # NumPy in: no JAX program runs to stage them
-    widths = (env_spec.obs_dim, *(layer["w"].shape[-1] for layer in params))
+    widths = ((env_spec.obs_dim, env_spec.n_actions) if policy is not None
+              else (env_spec.obs_dim, *(layer["w"].shape[-1] for layer in params)))
     _check_evaluation(jax.tree.leaves(params)[0].shape[0], num_episodes, widths, env_spec.max_steps)
     # Seed i's episodes use fold_in(PRNGKey(seed + 1), i), which is split(PRNGKey(seed + 1), S)[i]
     # (JAX's default threefry), made inside the program; seed + 1 wraps to 0 at the top of uint32.
     # JAX runs the gymnax episodes on its own threads while gymnasium's run here, in NumPy.
     agents = jax.tree.leaves(params)[0].shape[0]
     period = agents if num_seeds is None else int(num_seeds)
-    program = _evaluation_program(params, env_spec, num_episodes, from_seed=period)
+    program = _evaluation_program(params, env_spec, num_episodes, from_seed=period, policy=policy)
     gymnax_returns = program(params, np.uint32((int(seed) + 1) % 2**32))
     results = {}
-    if env_spec.name in GYMNASIUM_EVAL_ENVS:
+    if gymnasium_unavailable_reason(env_spec, policy) is None:
         # One vector environment per setting of a sweep: its seeds then meet the starts they meet alone.
         results["gymnasium"] = np.concatenate([
             evaluate_gymnasium([{k: v[start:start + period] for k, v in layer.items()} for layer in params],
                                env_spec.name, num_episodes, seed=int(seed))
             for start in range(0, agents, period)])
     return {"gymnax": np.asarray(gymnax_returns), **results}
+
+
+def gymnasium_unavailable_reason(env_spec, policy=None) -> str | None:
+    """Why gymnasium cannot evaluate ``env_spec``'s policies (``None`` when it can): it has only its own
+    classic-control environments (:data:`GYMNASIUM_EVAL_ENVS`), with their default physics, and the policy is
+    run there in NumPy, as the MLP (``policy`` ``None``)."""
+    if policy is not None:
+        return f"the gymnasium evaluation runs the MLP in NumPy, not network {policy.name!r}: evaluated in gymnax only"
+    if env_spec.name not in GYMNASIUM_EVAL_ENVS:
+        return f"gymnasium has no {env_spec.name}: evaluated in gymnax only"
+    if env_spec.env_params_changed:
+        changed = ", ".join(f"{k}={v}" for k, v in env_spec.env_params_changed.items())
+        return f"gymnasium's {env_spec.name} has its default physics, not this run's ({changed}): evaluated in gymnax only"
+    return None
 
 
 def best_seed(results: dict) -> int:

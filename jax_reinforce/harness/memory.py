@@ -8,11 +8,12 @@ checkpoint made on a big machine still loads on a small one.
 
 from __future__ import annotations
 
+import math
 import os
 
-from jax_reinforce.core.config import Config, env_sizes, layer_shapes
+from jax_reinforce.core.config import Config, env_sizes, env_spec_of, layer_shapes
 
-__all__ = ["format_bytes", "memory_budget_bytes", "training_memory_bytes", "check_training_memory"]
+__all__ = ["format_bytes", "memory_budget_bytes", "training_memory_bytes", "check_training_memory", "network_size"]
 
 
 def format_bytes(n: float) -> str:
@@ -39,12 +40,37 @@ def memory_budget_bytes() -> int | None:
     return pages * page_size if pages > 0 and page_size > 0 else None
 
 
+def network_size(config: "Config", obs_dim: int, n_actions: int) -> tuple[int, int]:
+    """``(P, H)``: the policy network's parameters and its activations per sample.
+
+    The MLP's ``P = sum (fan_in + 1) fan_out`` and ``H = sum(hidden)``; the CNN's parameters and its feature
+    maps (``H x W`` per channel) plus ``sum(hidden)``; another network's parameters (from its ``init``, shapes
+    only) and, knowing nothing of its insides, its input as its activations.
+    """
+    if config.network == "mlp" and config.attached_policy is None:
+        params = sum((fan_in + 1) * fan_out for fan_in, fan_out in layer_shapes(obs_dim, config.hidden, n_actions))
+        return params, sum(config.hidden)
+    import jax  # lazy: only another network than the MLP needs its shapes traced
+
+    from jax_reinforce.core.policies import resolve_policy  # lazy: loads JAX, as above
+
+    spec = env_spec_of(config)
+    policy = resolve_policy(config.attached_policy or config.network, config.hidden)
+    shapes = jax.eval_shape(lambda key: policy.init(key, spec.input_shape, n_actions),
+                            jax.ShapeDtypeStruct((2,), "uint32"))
+    params = sum(int(math.prod(x.shape)) for x in jax.tree.leaves(shapes))
+    if config.network == "cnn":
+        channels = sum(layer["w"].shape[-1] for layer in shapes["conv"])
+        return params, math.prod(spec.input_shape[:2]) * channels + sum(config.hidden)
+    return params, obs_dim
+
+
 def _training_bytes(config: "Config", obs_dim: int, n_actions: int, max_steps: int) -> int:
     window = config.rollout_steps or max_steps
-    params = sum((fan_in + 1) * fan_out for fan_in, fan_out in layer_shapes(obs_dim, config.hidden, n_actions))
+    params, hidden = network_size(config, obs_dim, n_actions)
     block = min(32, window)  # jax_reinforce.core.training.BLOCK_ROWS
     words = (8 * params + window * config.num_envs * (obs_dim + 6)
-             + 3 * block * config.num_envs * (sum(config.hidden) + n_actions))
+             + 3 * block * config.num_envs * (hidden + n_actions))
     if config.baseline == "value":  # V(s): its parameters as the policy's, its predictions, one block's activations
         value_params = sum((fan_in + 1) * fan_out for fan_in, fan_out in layer_shapes(obs_dim, config.value_hidden, 1))
         words += 8 * value_params + window * config.num_envs + 3 * block * config.num_envs * (sum(config.value_hidden) + 1)
@@ -78,7 +104,7 @@ def training_memory_bytes(config: "Config") -> int:
     per-iteration metric history (24 bytes per seed and iteration) grows as
     the run goes and is not counted.
     """
-    return _training_bytes(config, *env_sizes(config.env))
+    return _training_bytes(config, *env_sizes(config))
 
 
 def check_training_memory(config: "Config") -> None:
@@ -94,7 +120,7 @@ def check_training_memory(config: "Config") -> None:
     budget = memory_budget_bytes()
     if budget is None:
         return
-    obs_dim, n_actions, max_steps = env_sizes(config.env)
+    obs_dim, n_actions, max_steps = env_sizes(config)
     window = config.rollout_steps or max_steps
     need = _training_bytes(config, obs_dim, n_actions, max_steps)
     if need <= budget:

@@ -26,6 +26,7 @@ __all__ = [
     "evaluation_table",
     "write_gif",
     "CSV_COLUMNS",
+    "extra_columns",
     "BEST_RULE",
     "SWEEP_COLUMNS",
     "env_steps_to_solve",
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 _AGGREGATED = ("loss", "grad_norm", "entropy")
+# History entries aggregated in their own way; any other (value_loss, a metrics_fn's) gets a <name>_median column.
+_BUILT_IN = ("episode_return", "episodes", "env_steps", *_AGGREGATED, "seconds")
 # The columns of metrics.csv, one row per iteration (see aggregate_metrics).
 CSV_COLUMNS = (
     "setting", "iteration", "return_median", "return_q25", "return_q75", "episodes", "env_steps",
@@ -86,7 +89,8 @@ def aggregate_metrics(history, solved_at, solve_score, failed_at=None):
       A list of dicts with ``iteration``, ``return_median``, ``return_q25``,
       ``return_q75``, ``episodes``, ``env_steps``, ``seeds_solved``,
       ``seeds_training``, the median of ``loss``, ``grad_norm``, ``entropy``,
-      ``seeds_diverged`` (by the end of the iteration), and, for the learning
+      ``seeds_diverged`` (by the end of the iteration), ``<name>_median`` of every other metric of the history
+      (``value_loss``, a ``metrics_fn``'s), and, for the learning
       curve but not :data:`CSV_COLUMNS` (wall-clock differs from run to run),
       ``env_steps_total`` (the median over seeds of each seed's cumulative
       environment steps) and ``seconds`` (the training wall-clock at the end of
@@ -95,7 +99,8 @@ def aggregate_metrics(history, solved_at, solve_score, failed_at=None):
     curve = seed_returns_for_curve(history["episode_return"], solved_at, solve_score)
     num_iterations = curve.shape[1]
     med, q25, q75 = (_nanquantile(curve, q) for q in (0.5, 0.25, 0.75))
-    others = {name: _nanquantile(np.asarray(history[name], np.float64), 0.5) for name in _AGGREGATED}
+    extra = [name for name in history if name not in _BUILT_IN]
+    others = {name: _nanquantile(np.asarray(history[name], np.float64), 0.5) for name in (*_AGGREGATED, *extra)}
     steps_total = np.median(np.cumsum(np.asarray(history["env_steps"], np.int64), axis=1), axis=0)
     seconds = (_nanquantile(np.asarray(history["seconds"], np.float64), 1.0) if "seconds" in history
                else np.full(num_iterations, np.nan))
@@ -115,6 +120,7 @@ def aggregate_metrics(history, solved_at, solve_score, failed_at=None):
         }
         row.update({f"{name}_median": others[name][j] for name in _AGGREGATED})
         row["seeds_diverged"] = int(np.sum((failed_at >= 0) & (failed_at <= j)))
+        row.update({f"{name}_median": others[name][j] for name in extra})
         row["env_steps_total"] = float(steps_total[j])
         row["seconds"] = float(seconds[j])
         rows.append(row)
@@ -136,15 +142,22 @@ def _fmt(value):
 
 
 def write_metrics_csv(path, rows) -> None:
-    """Writes the aggregated rows as CSV (:data:`CSV_COLUMNS`), atomically.
+    """Writes the aggregated rows as CSV (:data:`CSV_COLUMNS`, then :func:`extra_columns`), atomically.
 
     ``setting``: the sweep's setting each row aggregates (0 without a sweep,
     and for rows that have none).
 
     With no rows (a run that has not trained yet) the file holds the header.
     """
-    lines = [",".join(CSV_COLUMNS)] + [",".join(_fmt(row.get(k, 0)) for k in CSV_COLUMNS) for row in rows]
+    columns = (*CSV_COLUMNS, *extra_columns(rows))
+    lines = [",".join(columns)] + [",".join(_fmt(row.get(k, 0)) for k in columns) for row in rows]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+def extra_columns(rows) -> list[str]:
+    """The ``<name>_median`` columns of metrics beyond :data:`CSV_COLUMNS` (``value_loss``, a ``metrics_fn``'s)."""
+    known = {*CSV_COLUMNS, "env_steps_total", "seconds"}
+    return [k for k in (rows[0] if rows else {}) if k not in known]
 
 
 # The learning curve: three panels side by side (against iterations, environment steps, wall-clock seconds);

@@ -54,11 +54,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from jax_reinforce.core.config import SWEEPABLE
-from jax_reinforce.core.envs import describe_env, make_env
-from jax_reinforce.core.training import HYPERPARAMETERS, METRIC_DTYPES, METRIC_NAMES, agent_keys_from, make_init_state
+from jax_reinforce.core.config import SWEEPABLE, env_spec_of
+from jax_reinforce.core.envs import describe_env
+from jax_reinforce.core.training import HYPERPARAMETERS, agent_keys_from, make_init_state, metric_dtypes
 from jax_reinforce.core.training import make_run_iterations
-from jax_reinforce.harness.compilation import available_cores, compile_program
+from jax_reinforce.harness.compilation import code_digest, available_cores, compile_program
 from jax_reinforce.harness.compilation import compiler_options as default_options
 from jax_reinforce.harness.devices import MIN_BATCH, gather_to_host
 
@@ -219,11 +219,12 @@ class Runner(RunProgress):
     """
 
     def __init__(self, config, env_spec, chunk_iterations: int, compiler_options=None, compact: bool = True,
-                 devices=None, max_batch: int | None = None, threads: int | None = None):
+                 devices=None, max_batch: int | None = None, threads: int | None = None, *, policy=None,
+                 metrics_fn=None):
         import jax
 
         if env_spec is None:
-            env_spec = make_env(config.env)
+            env_spec = env_spec_of(config)
         self.config = config
         self.chunk = int(chunk_iterations)
         if max_batch is not None and int(max_batch) < 1:
@@ -231,8 +232,15 @@ class Runner(RunProgress):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
                                     or threads < 1):
             raise ValueError(f"threads must be None or an integer >= 1; got {threads!r}")
-        self._metric_names = METRIC_NAMES
-        self._metric_dtypes = {name: np.dtype(dtype) for name, dtype in METRIC_DTYPES.items()}
+        self._metric_dtypes = {name: np.dtype(dtype) for name, dtype in metric_dtypes(config).items()}
+        if metrics_fn is not None:  # the own metrics' names, from one trace of an iteration (float32)
+            run_one = make_run_iterations(config, env_spec, policy=policy, metrics_fn=metrics_fn)
+            hparams = {name: jax.ShapeDtypeStruct((), np.float32) for name in HYPERPARAMETERS}  # a sweep's too
+            state = jax.eval_shape(lambda key, hp: make_init_state(config, env_spec, policy=policy)(key, None, hp),
+                                   jax.ShapeDtypeStruct((2,), np.uint32), hparams)
+            names = jax.eval_shape(lambda s: run_one(s, 1)[1], state)
+            self._metric_dtypes.update({name: np.dtype(np.float32) for name in names if name not in self._metric_dtypes})
+        self._metric_names = tuple(self._metric_dtypes)
         if compiler_options is None:
             compiler_options = default_options()
         self._options = compiler_options
@@ -245,9 +253,10 @@ class Runner(RunProgress):
         # A split layout is fixed: every seed in one call; finished agents stay frozen in their lanes.
         self.compact = compact and not split
         self.max_batch = None if (max_batch is None or split) else int(max_batch)
-        self._init_state = jax.vmap(make_init_state(config, env_spec))
+        self._init_state = jax.vmap(make_init_state(config, env_spec, policy=policy))
         self._run_agents = jax.vmap(make_run_iterations(config, env_spec, axis_name=AGENT_AXIS,
-                                                        env_axis_name=ENV_AXIS if split else None),
+                                                        env_axis_name=ENV_AXIS if split else None,
+                                                        policy=policy, metrics_fn=metrics_fn),
                                     in_axes=(0, None), axis_name=AGENT_AXIS)
         if split:
             from jax.sharding import Mesh
@@ -271,10 +280,17 @@ class Runner(RunProgress):
         # hyper-parameters' values nor the seeds, which are arguments.
 
         shape = {k: v for k, v in config.to_dict().items() if k not in (*SWEEPABLE, "seed", "num_seeds")}
-        self._description = (shape, describe_env(env_spec), sorted((compiler_options or {}).items()))
+        own = code_digest(type(env_spec.env), *(policy[:2] if policy else ()), metrics_fn)  # the user's code, if any
+        self._description = None if own is None else (shape, describe_env(env_spec),
+                                                       sorted((compiler_options or {}).items()), own)
         self.state = None
-        self.history = {name: np.zeros((config.num_agents, 0), self._metric_dtypes[name]) for name in METRIC_NAMES}
+        self.history = {name: np.zeros((config.num_agents, 0), dtype) for name, dtype in self._metric_dtypes.items()}
         self.seconds = np.zeros(0, np.float32)
+
+    @property
+    def metric_dtypes(self) -> dict:
+        """``{name: dtype}`` of the metrics each iteration makes (the built-in ones, ``value_loss``, a ``metrics_fn``'s)."""
+        return dict(self._metric_dtypes)
 
     def describe(self) -> str:
         """One line for the log: devices, processes and the layout."""
@@ -439,7 +455,8 @@ class Runner(RunProgress):
             return compiled
 
         def lower_for(device):
-            return compile_program("train_chunk", (self._description, self.chunk), run_chunk, (example,), device,
+            description = None if self._description is None else (self._description, self.chunk)
+            return compile_program("train_chunk", description, run_chunk, (example,), device,
                                    self._options)
 
         compiled.update(compile_for_devices(lower_for, missing))

@@ -320,7 +320,9 @@ def test_a_training_state_or_history_that_does_not_fit_is_refused_for_resuming(r
     _rewrite(run_dir, change={"history/loss": np.asarray([["a", "b", "c"]] * 2)})
     _assert_refused(run_dir, r"history 'loss'", load_train_state)
     _rewrite(run_dir, change={"history/loss": history["loss"], "history/reward": history["loss"]})
-    _assert_refused(run_dir, "unknown history", load_train_state)
+    _assert_refused(run_dir, r"holds metrics \['reward'\] that this run does not make", load_train_state)
+    _rewrite(run_dir, change={"history/no such metric!": history["loss"]}, drop=("history/reward",))
+    _assert_refused(run_dir, "named like metrics allowed; odd ones", load_train_state)
 
 
 # ---------------------------------------------------------------- the loaded policy plays the same in both CartPoles

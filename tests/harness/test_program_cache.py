@@ -451,3 +451,29 @@ def test_corrupted_entries_of_both_caches_are_a_miss_in_a_fresh_process(tmp_path
         entry.write_bytes(_flip(entry.read_bytes()))
     (retraced, last), _ = run()
     assert (retraced, last) == ("traced", values)
+
+
+def test_the_key_digests_the_users_own_code(tmp_path, monkeypatch, cache):
+    """Your environment's, network's and metrics' source is part of a program's key; code without a source
+    (typed into a REPL) is not digested, and such a program is compiled but not cached."""
+    import importlib
+
+    from jax_reinforce.harness.compilation import code_digest
+
+    module = tmp_path / "users_own_code.py"
+    module.write_text("def step(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    own = importlib.import_module("users_own_code")
+    before = code_digest(own.step)
+    module.write_text("def step(x):\n    return x + 2\n")
+    importlib.reload(own)
+    assert code_digest(own.step) not in (before, None)
+    assert code_digest(jax.numpy.add, compile_program) == code_digest()  # versioned or in the package digest
+    typed = {}
+    exec("def step(x):\n    return x\n", typed)
+    assert code_digest(typed["step"]) is None
+    calls = []
+    program = compile_program("uncached", None, lambda x: calls.append(1) or x * 2,
+                              (jax.ShapeDtypeStruct((3,), jnp.float32),))
+    assert list(program(jnp.ones(3))) == [2.0, 2.0, 2.0] and calls == [1]
+    assert not list(cache.iterdir())  # compiled, nothing stored

@@ -368,3 +368,18 @@ def test_a_billion_evaluation_episodes_are_refused_with_a_memory_estimate(budget
     params, spec = two_policies
     with pytest.raises(ValueError, match=r"episodes \(--episodes\) 1000000000 for 2 seeds"):
         evaluate_policies(params, spec, 10**9, seed=0)
+
+
+def test_the_memory_bound_counts_another_networks_own_parameters_and_activations():
+    from jax_reinforce.core.config import env_sizes
+    from jax_reinforce.harness.memory import network_size
+
+    config = Config(env="Breakout-MinAtar", network="cnn", hidden=(64, 64))
+    from jax_reinforce import make_init_state
+
+    params = jax.vmap(make_init_state(config))(agent_keys(0, 1)).params
+    count = sum(int(np.prod(x.shape[1:])) for x in jax.tree.leaves(params))
+    obs_dim, n_actions, _ = env_sizes(config)
+    assert network_size(config, obs_dim, n_actions) == (count, 10 * 10 * 16 + 64 + 64)
+    mlp = Config(env="Breakout-MinAtar", hidden=(64, 64))
+    assert training_memory_bytes(config) > training_memory_bytes(mlp)  # 107k parameters and 1.7k activations
