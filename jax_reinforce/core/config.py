@@ -202,8 +202,7 @@ def env_sizes(config: "Config") -> tuple[int, int, int]:
         message = str(error)
         if message.startswith("env_params: "):
             raise ValueError(f"env_params (--env-params): {message[len('env_params: '):]}") from None
-        reason = message.replace(f"env {config.env!r} ", "", 1) or type(error).__name__
-        _fail("env", config.env, f"{ALLOWED['env']} (this one {reason})")
+        raise ValueError(f"env (--env): {message.removeprefix('env ') or type(error).__name__}") from None
     return spec.obs_dim, spec.n_actions, spec.max_steps
 
 

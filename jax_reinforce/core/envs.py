@@ -243,7 +243,7 @@ def _resolve_name(env: str):
 
     if env not in gymnax.registered_envs:
         raise ValueError(
-            f"env {env!r} is neither an import path 'package.module:ClassName' nor a gymnax environment; allowed: "
+            f"env {env!r} is not a gymnax environment (nor an import path 'package.module:ClassName'); allowed: "
             + ", ".join(sorted((set(gymnax.registered_envs) | set(CARTPOLE_NAMES)) - set(REFUSED_ENVS))))
     return env, gymnax.make(env)[0], True
 

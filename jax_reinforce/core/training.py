@@ -395,64 +395,78 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         loss, grads = env_total((loss, grads))
         return values, loss, grads
 
-    def iteration(state: TrainState, active, env_params=None):
-        spec = env_spec if env_params is None else dataclasses.replace(env_spec, params=env_params)
-        key = jax.random.fold_in(state.key, state.iteration)
-        traj = rollout(
-            state.params, key, spec, config.num_envs, config.rollout_steps, active, axis_name,
-            env_axis_name=env_axis_name, policy=policy,
-        )
-        used = used_rows(traj)
-        # Over the rows the episodes used only; equal to reward_to_go bit for bit.
+    def fit_value(state, traj, returns, mask, used):
+        """The value baseline's step: ``V(s)`` of the steps (its values before the update weigh the policy's
+        gradient), fitted to this batch's returns; ``(values, loss, new params, new optimizer state, finite)``."""
+        if config.baseline != "value":
+            return None, None, (), (), jnp.bool_(True)
+        values, loss, grads = value_fit(state.value_params, traj, returns, mask, used)
+        updates, opt_state = make_value_optimizer(config).update(grads, state.value_opt_state, state.value_params)
+        params = optax.apply_updates(state.value_params, updates)
+        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(opt_state) & _all_finite(params)
+        return values, loss, params, opt_state, finite
+
+    def update_policy(state, traj, weights, mask, used):
+        """The policy gradient and the optimizer's update: ``(loss, grads, entropy, new params, new opt state)``."""
         hp = state.hparams
-        returns = reward_to_go_rows(traj.rewards, traj.episode_end, hp["gamma"], used)
-        # Only steps of episodes that ended inside the window carry weight.
-        mask = (traj.alive & traj.finished[None, :]).astype(jnp.float32)
-        if config.baseline == "value":  # V fitted to this batch's returns; its values before the update weigh it
-            values, v_loss, v_grads = value_fit(state.value_params, traj, returns, mask, used)
-            v_updates, value_opt_state = make_value_optimizer(config).update(
-                v_grads, state.value_opt_state, state.value_params)
-            new_value_params = optax.apply_updates(state.value_params, v_updates)
-            value_finite = (jnp.isfinite(v_loss) & _all_finite(v_grads) & _all_finite(value_opt_state)
-                            & _all_finite(new_value_params))
-        else:
-            values, new_value_params, value_opt_state, value_finite = None, (), (), jnp.bool_(True)
-            v_loss = None
-        weights = apply_baseline(returns, mask, config.baseline, env_axis_name, values, config.normalize_advantages)
         loss, grads, entropy = policy_gradient(state.params, traj, weights, mask, used, hp["entropy_coef"])
         tx = make_optimizer(config, hp["learning_rate"], hp["max_grad_norm"])
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        new_params = optax.apply_updates(state.params, updates)
+        return loss, grads, entropy, optax.apply_updates(state.params, updates), opt_state
 
-        episode_returns = jnp.sum(traj.rewards, axis=0)
+    def check_solved(state, traj, key, spec, active):
+        """The solve bookkeeping: the last window's returns, and a candidate's greedy confirmation.
+
+        Returns ``(solved, recent_sum, recent_count, confirm_attempts, confirm_steps, return_sum, episodes)``.
+        """
         finished = traj.finished.astype(jnp.float32)
         episodes = env_total(jnp.sum(finished))
-        return_sum = env_total(jnp.sum(episode_returns * finished))
+        return_sum = env_total(jnp.sum(jnp.sum(traj.rewards, axis=0) * finished))
         slot = state.iteration % window
         recent_sum = state.recent_return_sum.at[slot].set(return_sum)
         recent_count = state.recent_episodes.at[slot].set(episodes)
-        confirm_attempts, confirm_steps = state.confirm_attempts, state.confirm_steps
+        attempts, steps = state.confirm_attempts, state.confirm_steps
         if threshold is None or not config.stop_when_solved:
-            solved = jnp.bool_(False)
-        else:
-            total = jnp.sum(recent_count)
-            candidate = active & (total >= SOLVE_EPISODES) & (jnp.sum(recent_sum) >= threshold * total)
-            # The greedy policy's own episodes decide; with no candidate in the batch the loop runs no step.
-            greedy = greedy_episodes(state.params, jax.random.fold_in(key, SIDE_STREAM), spec,
-                                     confirmation_episodes(config.num_envs), candidate, axis_name,
-                                     env_axis_name=env_axis_name, policy=policy)
-            greedy_done = greedy.finished.astype(jnp.float32)
-            greedy_total = jnp.maximum(env_total(jnp.sum(greedy_done)), 1.0)
-            greedy_mean = env_total(jnp.sum(greedy.returns * greedy_done)) / greedy_total
-            solved = candidate & (greedy_mean >= threshold)
-            confirm_attempts = confirm_attempts + candidate.astype(jnp.int32)
-            confirm_steps = confirm_steps + env_total(jnp.sum(greedy.length))
-            # A failed test empties the window: the agent qualifies again only on new training episodes.
-            retry = candidate & ~solved
-            recent_sum = jnp.where(retry, 0.0, recent_sum)
-            recent_count = jnp.where(retry, 0.0, recent_count)
-        # Non-finite anywhere: the loss, the gradient, its norm (its square overflows first), the new
-        # optimizer state (Adam's second moment holds the square) and the new parameters.
+            return jnp.bool_(False), recent_sum, recent_count, attempts, steps, return_sum, episodes
+        total = jnp.sum(recent_count)
+        candidate = active & (total >= SOLVE_EPISODES) & (jnp.sum(recent_sum) >= threshold * total)
+        # The greedy policy's own episodes decide; with no candidate in the batch the loop runs no step.
+        greedy = greedy_episodes(state.params, jax.random.fold_in(key, SIDE_STREAM), spec,
+                                 confirmation_episodes(config.num_envs), candidate, axis_name,
+                                 env_axis_name=env_axis_name, policy=policy)
+        greedy_done = greedy.finished.astype(jnp.float32)
+        greedy_total = jnp.maximum(env_total(jnp.sum(greedy_done)), 1.0)
+        greedy_mean = env_total(jnp.sum(greedy.returns * greedy_done)) / greedy_total
+        solved = candidate & (greedy_mean >= threshold)
+        attempts = attempts + candidate.astype(jnp.int32)
+        steps = steps + env_total(jnp.sum(greedy.length))
+        # A failed test empties the window: the agent qualifies again only on new training episodes.
+        retry = candidate & ~solved
+        recent_sum = jnp.where(retry, 0.0, recent_sum)
+        recent_count = jnp.where(retry, 0.0, recent_count)
+        return solved, recent_sum, recent_count, attempts, steps, return_sum, episodes
+
+    def iteration(state: TrainState, active, env_params=None):
+        spec = env_spec if env_params is None else dataclasses.replace(env_spec, params=env_params)
+        key = jax.random.fold_in(state.key, state.iteration)
+        # 1. Rollout: one episode in each environment.
+        traj = rollout(state.params, key, spec, config.num_envs, config.rollout_steps, active, axis_name,
+                       env_axis_name=env_axis_name, policy=policy)
+        used = used_rows(traj)
+        # 2. Returns, over the rows the episodes used only (equal to reward_to_go bit for bit); only steps
+        # of episodes that ended inside the window carry weight.
+        returns = reward_to_go_rows(traj.rewards, traj.episode_end, state.hparams["gamma"], used)
+        mask = (traj.alive & traj.finished[None, :]).astype(jnp.float32)
+        # 3. Baseline, and the value baseline's own fit.
+        values, v_loss, new_value_params, value_opt_state, value_finite = fit_value(state, traj, returns, mask, used)
+        weights = apply_baseline(returns, mask, config.baseline, env_axis_name, values, config.normalize_advantages)
+        # 4. Policy gradient and optimizer update.
+        loss, grads, entropy, new_params, opt_state = update_policy(state, traj, weights, mask, used)
+        # 5. Solved (confirmed by the greedy policy) and finite bookkeeping. Non-finite anywhere: the loss, the
+        # gradient, its norm (its square overflows first), the new optimizer state (Adam's second moment holds
+        # the square) and the new parameters.
+        solved, recent_sum, recent_count, attempts, steps, return_sum, episodes = check_solved(
+            state, traj, key, spec, active)
         finite = (jnp.isfinite(loss) & _all_finite(grads) & jnp.isfinite(optax.tree.norm(grads))
                   & _all_finite(opt_state) & _all_finite(new_params) & value_finite)
         learn = finite & ~solved
@@ -461,30 +475,15 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             return jax.tree.map(lambda n, o: jnp.where(learn, n, o), new, old)
 
         new_state = TrainState(
-            params=kept(new_params, state.params),
-            opt_state=kept(opt_state, state.opt_state),
+            params=kept(new_params, state.params), opt_state=kept(opt_state, state.opt_state),
             value_params=kept(new_value_params, state.value_params),
-            value_opt_state=kept(value_opt_state, state.value_opt_state),
-            hparams=state.hparams,
-            key=state.key,
-            iteration=state.iteration + 1,
-            solved_at=jnp.where(solved, state.iteration, state.solved_at),
-            failed_at=jnp.where(finite, state.failed_at, state.iteration),
-            recent_return_sum=recent_sum,
-            recent_episodes=recent_count,
-            confirm_attempts=confirm_attempts,
-            confirm_steps=confirm_steps,
-        )
-        metrics = {
-            "episode_return": return_sum / jnp.maximum(episodes, 1.0),
-            "episodes": episodes.astype(jnp.int32),
-            "env_steps": env_total(jnp.sum(traj.length)),
-            "loss": loss,
-            "grad_norm": optax.tree.norm(grads),
-            "entropy": entropy,
-        }
-        if v_loss is not None:  # V(s)'s squared error, before its update
-            metrics["value_loss"] = v_loss
+            value_opt_state=kept(value_opt_state, state.value_opt_state), hparams=state.hparams, key=state.key,
+            iteration=state.iteration + 1, solved_at=jnp.where(solved, state.iteration, state.solved_at),
+            failed_at=jnp.where(finite, state.failed_at, state.iteration), recent_return_sum=recent_sum,
+            recent_episodes=recent_count, confirm_attempts=attempts, confirm_steps=steps)
+        metrics = {"episode_return": return_sum / jnp.maximum(episodes, 1.0), "episodes": episodes.astype(jnp.int32),
+                   "env_steps": env_total(jnp.sum(traj.length)), "loss": loss, "grad_norm": optax.tree.norm(grads),
+                   "entropy": entropy, **({} if v_loss is None else {"value_loss": v_loss})}
         metrics = {name: value.astype(dtypes[name]) for name, value in metrics.items()}
         if metrics_fn is not None:  # on the agent's whole trajectory, gathered where its environments are split
             whole = traj if env_axis_name is None else jax.tree.map(  # environments: axis 1 of (T, N, ...), 0 of (N,)

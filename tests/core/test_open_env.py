@@ -47,7 +47,7 @@ def test_the_spec_reads_sizes_bounds_and_limit_from_these_params():
     ("no_such_module:Env", None, r"^env 'no_such_module:Env' cannot be imported \(ModuleNotFoundError"),
     ("corridor_env:Nope", None, r"^env 'corridor_env:Nope' cannot be imported \(AttributeError"),
     ("corridor_env:EnvParams", None, r"lacks gymnax 1.0's environment API"),
-    ("Nope-v9", None, r"^env 'Nope-v9' is neither an import path 'package.module:ClassName' nor a gymnax environment; allowed: "),
+    ("Nope-v9", None, r"^env 'Nope-v9' is not a gymnax environment \(nor an import path 'package.module:ClassName'\); allowed: "),
     ("CartPole-v1", [1, 2], r"^env_params must be None, an EnvParams object or a dict"),
 ])
 def test_bad_environments_and_params_are_one_line(env, params, message):
