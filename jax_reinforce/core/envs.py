@@ -41,7 +41,7 @@ from typing import Any
 from jax_reinforce.core.lean_imports import import_skipping_inits
 
 __all__ = ["EnvSpec", "make_env", "describe_env", "encode_obs", "store_obs", "SOLVE_THRESHOLDS", "CARTPOLE_NAMES",
-           "REFUSED_ENVS", "BINARY_OBS_ENVS", "changed_params"]
+           "REFUSED_ENVS", "BINARY_OBS_ENVS", "changed_params", "import_by_path"]
 
 # Mean return over 100 consecutive episodes that counts as solved (gym's values, and the
 # leaderboards' for MountainCar and MountainCarContinuous).
@@ -221,17 +221,24 @@ def _threshold(value):
     return float(value)
 
 
+def import_by_path(path: str, what: str):
+    """The object an import path ``"package.module:attr"`` (``attr`` may be dotted) names; ``ValueError`` (one
+    line, naming ``what`` and the path) when the module or the attribute cannot be imported."""
+    module_name, _, attr = path.partition(":")
+    try:
+        value = importlib.import_module(module_name)
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ValueError(f"{what} {path!r} cannot be imported ({type(error).__name__}: {error}); an import path "
+                         f"is 'package.module:attr', importable from here") from None
+    return value
+
+
 def _resolve_name(env: str):
     """``(name, environment object, importable)`` for a gymnax id or an import path."""
     if ":" in env:
-        module_name, _, attr = env.partition(":")
-        try:
-            value = importlib.import_module(module_name)
-            for part in attr.split("."):
-                value = getattr(value, part)
-        except (ImportError, AttributeError, ValueError) as error:
-            raise ValueError(f"env {env!r} cannot be imported ({type(error).__name__}: {error}); an import path "
-                             f"is 'package.module:ClassName', importable from here") from None
+        value = import_by_path(env, "env")
         environment = value() if isinstance(value, type) else value
         _check_api(env, environment)
         return env, environment, True

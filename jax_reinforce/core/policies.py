@@ -20,9 +20,10 @@ observations, then ``hidden`` dense layers), or an import path ``"package.module
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Callable, NamedTuple
+
+from jax_reinforce.core.envs import import_by_path
 
 __all__ = ["Policy", "mlp_policy", "cnn_policy", "resolve_policy", "policy_name", "init_policy_params",
            "policy_apply", "BUILT_IN_NETWORKS"]
@@ -135,13 +136,7 @@ def resolve_policy(network, hidden=(8,)) -> Policy | None:
     if network == "cnn":
         return cnn_policy(hidden)
     if isinstance(network, str) and ":" in network:
-        module_name, _, attr = network.partition(":")
-        try:
-            value = importlib.import_module(module_name)
-            for part in attr.split("."):
-                value = getattr(value, part)
-        except (ImportError, AttributeError, ValueError) as error:
-            raise ValueError(f"network {network!r} cannot be imported ({type(error).__name__}: {error})") from None
+        value = import_by_path(network, "network")
         if not isinstance(value, Policy):
             raise ValueError(f"network {network!r} is a {type(value).__name__}, not a jax_reinforce.Policy")
         return value._replace(name=network)
