@@ -329,8 +329,10 @@ def test_a_signal_during_the_final_evaluation_ends_it(tmp_path, script_env):
 
 
 def test_evaluate_is_stopped_by_a_signal_in_one_line(existing_run, script_env):
-    script = Script(EVALUATE, [existing_run, "--episodes", "3000"], script_env)
-    time.sleep(2.0)
+    """Signalled from its handlers' first moment on, while 100,000 episodes per seed keep it busy (~10 s)."""
+    script = Script(EVALUATE, [existing_run, "--episodes", "100000"], script_env)
+    script.wait_for_handlers()
+    time.sleep(1.0)
     last = script.stop_with(signal.SIGINT, within=3)
     assert last == "evaluate.py: interrupted by SIGINT during evaluation; nothing was written"
 
