@@ -113,7 +113,7 @@ def _slug(heading: str) -> str:
 
 def _anchors(text: str) -> set:
     anchors, seen = set(), Counter()
-    for line in _prose(text).splitlines():
+    for line in _ANY_FENCE.sub("", text).splitlines():     # a heading's inline code is in its anchor
         if re.match(r"#{1,6} ", line):
             slug = _slug(line)
             anchors.add(slug if not seen[slug] else f"{slug}-{seen[slug]}")
