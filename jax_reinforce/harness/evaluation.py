@@ -53,37 +53,43 @@ GYMNASIUM_EVAL_ENVS = (
 )
 
 
-def _evaluation_bytes(num_seeds: int, num_episodes: int, widths, max_steps: int) -> int:
+def _evaluation_bytes(num_agents: int, num_episodes: int, widths, max_steps: int) -> int:
     d, total = int(widths[0]), sum(int(w) for w in widths)
-    return num_seeds * num_episodes * (4 * (max_steps + d) + 8 * (2 * total + 8))
+    return num_agents * num_episodes * (4 * (max_steps + d) + 8 * (2 * total + 8))
 
 
-def _check_evaluation(num_seeds: int, num_episodes, widths, max_steps: int, flag: str = "--episodes") -> None:
-
+def _check_evaluation(num_agents: int, num_episodes, widths, max_steps: int, flag: str = "--episodes",
+                      num_settings: int = 1) -> None:
+    """Refuses ``num_episodes`` per agent (of ``num_settings`` settings) that this machine's memory cannot hold."""
     name = f"{flag.lstrip('-').replace('-', '_')} ({flag})"
     if not isinstance(num_episodes, (int, np.integer)) or isinstance(num_episodes, bool) or not (
             1 <= int(num_episodes) <= INT32_MAX):
         raise ValueError(f"{name} must be an integer in [1, {INT32_MAX}]; got {num_episodes!r}")
     budget = memory.memory_budget_bytes()
-    need = _evaluation_bytes(num_seeds, int(num_episodes), widths, max_steps)
+    need = _evaluation_bytes(num_agents, int(num_episodes), widths, max_steps)
     if budget is None or need <= budget:
         return
-    fit = budget // _evaluation_bytes(num_seeds, 1, widths, max_steps)
-    what_fits = f"at most {fit} episodes per seed fit" if fit else "not even one episode per seed fits"
+    fit = budget // _evaluation_bytes(num_agents, 1, widths, max_steps)
+    agent = "seed" if num_settings == 1 else "agent"
+    agents = (f"{num_agents} seeds" if num_settings == 1 else
+              f"{num_agents} agents ({num_settings} settings x {num_agents // num_settings} seeds)")
+    what_fits = (f"at most {fit} episodes per {agent} fit" if fit else
+                 f"not even one episode per {agent} fits; evaluate fewer "
+                 + ("seeds" if num_settings == 1 else "settings or seeds"))
     raise ValueError(
-        f"{name} {num_episodes} for {num_seeds} seeds of up to {max_steps} steps would need about "
+        f"{name} {num_episodes} for {agents} of up to {max_steps} steps would need about "
         f"{memory.format_bytes(need)} of memory to evaluate; this machine has {memory.format_bytes(budget)}: {what_fits}")
 
 
 def _config_shapes(config):
     spec = env_spec_of(config)
-    return config.num_seeds, (spec.obs_dim, *config.hidden, spec.n_actions), spec.max_steps
+    return config.num_agents, (spec.obs_dim, *config.hidden, spec.n_actions), spec.max_steps
 
 
 def evaluation_memory_bytes(config, num_episodes: int) -> int:
     """An estimate of the memory, in bytes, that :func:`evaluate_policies` needs for a run of ``config``.
 
-    With ``S = num_seeds``, ``E = num_episodes``, ``T`` the episode limit,
+    With ``S = num_agents`` (every seed of every setting), ``E = num_episodes``, ``T`` the episode limit,
     ``d`` the observation size and ``W`` the sum of the policy's layer widths
     (``d + sum(hidden) + actions``)::
 
@@ -93,12 +99,12 @@ def evaluation_memory_bytes(config, num_episodes: int) -> int:
         8 S E (2 W + 8)       gymnasium's vector environment, in float64: its
                               state, observations, the logits' layers, returns
     """
-    num_seeds, widths, max_steps = _config_shapes(config)
-    return _evaluation_bytes(num_seeds, num_episodes, widths, max_steps)
+    num_agents, widths, max_steps = _config_shapes(config)
+    return _evaluation_bytes(num_agents, num_episodes, widths, max_steps)
 
 
 def check_evaluation_size(config, num_episodes: int, flag: str = "--episodes") -> None:
-    """Refuses, before any work, an evaluation of ``num_episodes`` per seed that cannot be held.
+    """Refuses, before any work, an evaluation of ``num_episodes`` per agent that cannot be held.
 
     ``num_episodes`` must be an integer in ``[1, 2**31 - 1]`` whose
     :func:`evaluation_memory_bytes` fits
@@ -110,8 +116,8 @@ def check_evaluation_size(config, num_episodes: int, flag: str = "--episodes") -
     Raises:
       ValueError: one line naming the flag, the memory it would need and what fits.
     """
-    num_seeds, widths, max_steps = _config_shapes(config)
-    _check_evaluation(num_seeds, num_episodes, widths, max_steps, flag)
+    num_agents, widths, max_steps = _config_shapes(config)
+    _check_evaluation(num_agents, num_episodes, widths, max_steps, flag, config.num_settings)
 
 
 def evaluate_gymnax(params, env_spec, num_episodes: int, key):
@@ -364,12 +370,12 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     params = jax.tree.map(np.asarray, params)  # NumPy in: no JAX program runs to stage them
     widths = ((env_spec.obs_dim, env_spec.n_actions) if policy is not None
               else (env_spec.obs_dim, *(layer["w"].shape[-1] for layer in params)))
-    _check_evaluation(jax.tree.leaves(params)[0].shape[0], num_episodes, widths, env_spec.max_steps)
+    agents = jax.tree.leaves(params)[0].shape[0]
+    period = agents if num_seeds is None else int(num_seeds)
+    _check_evaluation(agents, num_episodes, widths, env_spec.max_steps, num_settings=agents // period)
     # Seed i's episodes use fold_in(PRNGKey(seed + 1), i), which is split(PRNGKey(seed + 1), S)[i]
     # (JAX's default threefry), made inside the program; seed + 1 wraps to 0 at the top of uint32.
     # JAX runs the gymnax episodes on its own threads while gymnasium's run here, in NumPy.
-    agents = jax.tree.leaves(params)[0].shape[0]
-    period = agents if num_seeds is None else int(num_seeds)
     program = _evaluation_program(params, env_spec, num_episodes, from_seed=period, policy=policy)
     gymnax_returns = program(params, np.uint32((int(seed) + 1) % 2**32))
     results = {}
