@@ -30,7 +30,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from jax_reinforce.app.cli import SignalWatch, exit_with_line
-from jax_reinforce.core.config import DEFAULT_ENV, SWEEPABLE, Config, env_spec_of, flag_of
+from jax_reinforce.core.config import DEFAULT_ENV, SWEEPABLE, Config, env_spec_of, flag_of, plain_number
 from jax_reinforce.core.policies import resolve_policy
 from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint_arrays, load_train_state
 from jax_reinforce.harness.checkpoint import save_checkpoint
@@ -429,6 +429,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
         config = config.replace(env=env_spec)
     if policy is not None and config is not None:
         config = config.replace(network=policy)
+    chunk_iterations, checkpoint_every, eval_episodes = plain_number((chunk_iterations, checkpoint_every, eval_episodes))
     if not isinstance(chunk_iterations, int) or isinstance(chunk_iterations, bool) or chunk_iterations < 1:
         raise RunError(f"chunk_iterations (--chunk-iterations) must be an integer >= 1; got {chunk_iterations!r}")
     if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:

@@ -27,7 +27,7 @@ from jax_reinforce.core.policies import BUILT_IN_NETWORKS, Policy, policy_name, 
 
 __all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES", "ALLOWED", "FLAGS", "FieldFlag",
            "config_error", "flag_of", "DEFAULT_ENV", "INT32_MAX", "FLOAT32_MAX", "FLOAT32_TINY", "SWEEPABLE", "UNSET", "env_sizes", "env_spec_of",
-           "layer_shapes"]
+           "layer_shapes", "plain_number"]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 GRADIENTS = ("autodiff", "manual")
@@ -162,6 +162,19 @@ def _check_hyperparameter(field: str, value) -> None:
         if value <= 0:
             _fail(field, value)
         _check_float32(field, value, zero_ok=False)
+
+
+def plain_number(value):
+    """``value`` with every NumPy scalar in it (``np.float32(0.1)``, ``np.int64(8)``, ``np.bool_(True)``, also inside
+    lists, tuples and dicts) replaced by the Python number it holds exactly (``0.10000000149011612``, ``8``,
+    ``True``); anything else as it is. NumPy scalars are numbers: accepted wherever Python numbers are."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_number(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain_number(v) for k, v in value.items()}
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:  # the scripts load this before NumPy
+        return value.item()
+    return value
 
 
 def _is_int(value) -> bool:
@@ -323,6 +336,9 @@ class Config:
         "threshold), stop when all are", "True or False")
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):  # NumPy scalars as the Python numbers they hold
+            if field.name not in ("env", "network"):  # objects, kept as given
+                object.__setattr__(self, field.name, plain_number(getattr(self, field.name)))
         if not isinstance(self.env, str):  # an environment object (or its EnvSpec): its spec is kept with the config
             spec = self.env if isinstance(self.env, EnvSpec) else make_env(
                 self.env, None if self.env_params is UNSET else _check_env_params(self.env_params),
