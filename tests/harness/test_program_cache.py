@@ -189,7 +189,7 @@ def test_the_cache_holds_only_jax_export_artefacts_and_json_and_the_module_no_pi
     exported = jax.export.deserialize(bytearray(entry.read_bytes()))
     assert exported.platforms == (jax.default_backend(),) and exported.in_avals[0].shape == (7,)
     assert json.loads((cache / f"{stem}.types.json").read_text()) == {
-        "sha256": hashlib.sha256(entry.read_bytes()).hexdigest(), "types": [f"{__name__}:Scaled"]}
+        "key": stem, "sha256": hashlib.sha256(entry.read_bytes()).hexdigest(), "types": [f"{__name__}:Scaled"]}
 
     tree = ast.parse(Path(program_cache.__file__).read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
