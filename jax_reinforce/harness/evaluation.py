@@ -17,6 +17,8 @@ frames, drawn by :mod:`jax_reinforce.harness.render`, for an animated GIF
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from jax_reinforce.core.config import INT32_MAX, env_spec_of
@@ -51,6 +53,8 @@ __all__ = [
 GYMNASIUM_EVAL_ENVS = (
     "CartPole-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1",
 )
+# Seconds between two of evaluate_policies' progress messages.
+PROGRESS_EVERY_S = 10.0
 
 
 def _evaluation_bytes(num_agents: int, num_episodes: int, widths, max_steps: int) -> int:
@@ -342,7 +346,7 @@ def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int
 
 
 def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds: int | None = None,
-                      policy=None) -> dict:
+                      policy=None, progress=None) -> dict:
     """Greedy returns of every agent in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
@@ -354,6 +358,11 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     gymnasium resets seeded with ``seed``, so the same run and seed give the
     same numbers in both. Every seed in ``[0, 2**32)`` has its own key: the
     largest, ``2**32 - 1``, uses ``PRNGKey(0)``, which no other seed uses.
+
+    ``progress``: called with one-line messages while a sweep is evaluated
+    (gymnasium takes about 0.2 s per setting of 4 seeds x 100 episodes:
+    hours for 40,000 settings, ``docs/performance.md``): one as it starts,
+    then every 10 s the settings done in gymnasium and the time left.
 
     Returns:
       ``{"gymnax": (S, E)}`` plus ``"gymnasium": (S, E)`` where the
@@ -376,16 +385,40 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     # Seed i's episodes use fold_in(PRNGKey(seed + 1), i), which is split(PRNGKey(seed + 1), S)[i]
     # (JAX's default threefry), made inside the program; seed + 1 wraps to 0 at the top of uint32.
     # JAX runs the gymnax episodes on its own threads while gymnasium's run here, in NumPy.
+    if progress is not None and agents > period:
+        where = "gymnax" + (", then gymnasium" if gymnasium_unavailable_reason(env_spec, policy) is None else "")
+        progress(f"greedy evaluation of {agents} agents ({agents // period} settings x {period} seeds) x "
+                 f"{num_episodes} episodes each, in {where}")
     program = _evaluation_program(params, env_spec, num_episodes, from_seed=period, policy=policy)
     gymnax_returns = program(params, np.uint32((int(seed) + 1) % 2**32))
     results = {}
     if gymnasium_unavailable_reason(env_spec, policy) is None:
         # One vector environment per setting of a sweep: its seeds then meet the starts they meet alone.
-        results["gymnasium"] = np.concatenate([
-            evaluate_gymnasium([{k: v[start:start + period] for k, v in layer.items()} for layer in params],
-                               env_spec.name, num_episodes, seed=int(seed))
-            for start in range(0, agents, period)])
+        results["gymnasium"] = np.concatenate(list(_per_setting_in_gymnasium(
+            params, env_spec.name, num_episodes, int(seed), period, agents // period, progress)))
     return {"gymnax": np.asarray(gymnax_returns), **results}
+
+
+def _per_setting_in_gymnasium(params, env_name: str, num_episodes: int, seed: int, period: int, settings: int,
+                              progress):
+    """Each setting's ``(period, E)`` gymnasium returns in turn, saying every :data:`PROGRESS_EVERY_S` how far it got."""
+    start = last = time.perf_counter()
+    for g in range(settings):
+        yield evaluate_gymnasium([{k: v[g * period:(g + 1) * period] for k, v in layer.items()} for layer in params],
+                                 env_name, num_episodes, seed=seed)
+        now = time.perf_counter()
+        if progress is not None and now - last >= PROGRESS_EVERY_S and g + 1 < settings:
+            last = now
+            left = (now - start) / (g + 1) * (settings - g - 1)
+            progress(f"greedy evaluation in gymnasium: {g + 1}/{settings} settings, about {_duration(left)} left")
+
+
+def _duration(seconds: float) -> str:
+    """``'40 s'``, ``'12 min'``, ``'2 h 5 min'``."""
+    minutes = round(seconds / 60)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def gymnasium_unavailable_reason(env_spec, policy=None) -> str | None:
@@ -403,7 +436,8 @@ def gymnasium_unavailable_reason(env_spec, policy=None) -> str | None:
 
 
 def best_seed(results: dict) -> int:
-    """The seed with the highest mean greedy return (gymnasium's if there, else gymnax's)."""
+    """The agent (a seed; in a sweep, agent ``a`` is seed ``a % num_seeds`` of setting ``a // num_seeds``) with the
+    highest mean greedy return (gymnasium's if there, else gymnax's)."""
     returns = results.get("gymnasium", results["gymnax"])
     return int(np.argmax(np.mean(returns, axis=1)))
 

@@ -374,3 +374,22 @@ def test_a_value_starting_with_a_minus_and_a_number_is_a_value_for_every_flag():
     assert str(error.value) == "learning_rate (--lr) must be a finite number > 0; got -0.0"
     with pytest.raises(ValueError, match=r"^seed \(--seed\) must be an integer in \[0, 2\*\*32\); got -1$"):
         config_from_args(parser.parse_args(["--seed", "-1"]))
+
+
+def test_evaluate_names_a_sweeps_best_agent_by_its_setting_and_seed(tmp_path, monkeypatch, capsys):
+    """The GIF of a sweep's best agent said "seed 5" for agent 5, setting 2's seed 1 (issue 26, item 20)."""
+    import jax_reinforce.harness.checkpoint as checkpoint_module
+    import jax_reinforce.harness.evaluation as evaluation_module
+
+    sweep = Config(hidden=(8,), num_seeds=2, learning_rate=(0.01, 0.02, 0.03, 0.04))
+    params = [{"w": np.zeros((8, 4, 8), np.float32), "b": np.zeros((8, 8), np.float32)},
+              {"w": np.zeros((8, 8, 2), np.float32), "b": np.zeros((8, 2), np.float32)}]
+    returns = np.zeros((8, 1))
+    returns[5] = 9.0
+    monkeypatch.setattr(checkpoint_module, "load_checkpoint", lambda run_dir: (params, sweep))
+    monkeypatch.setattr(evaluation_module, "evaluate_policies", lambda *args, **kwargs: {"gymnasium": returns,
+                                                                                         "gymnax": returns})
+    gif = tmp_path / "best.gif"
+    assert _load_evaluate_script().main([str(tmp_path), "--episodes", "1", "--gif", str(gif)]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gif: ")]
+    assert line.startswith(f"gif: {gif} (setting 2 seed 1, one episode, return "), line

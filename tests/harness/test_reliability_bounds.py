@@ -450,3 +450,23 @@ def test_a_grid_of_too_many_settings_is_refused_as_such(budget, monkeypatch):
                                          r"sweep fewer values$"):
         monkeypatch.setattr(memory_module, "memory_budget_bytes", lambda: per_agent * 3)
         memory_module.check_training_memory(grid)
+
+
+def test_a_sweeps_evaluation_says_as_it_goes_how_far_it_got(monkeypatch):
+    """A 40,000-setting sweep's evaluation printed nothing for more than 6 minutes (issue 26, item 20)."""
+    import jax_reinforce.harness.evaluation as evaluation_module
+
+    monkeypatch.setattr(evaluation_module, "PROGRESS_EVERY_S", 0.0)
+    rng = np.random.default_rng(0)
+    params = [{"w": rng.normal(size=(6, 4, 2)).astype(np.float32), "b": np.zeros((6, 2), np.float32)},
+              {"w": rng.normal(size=(6, 2, 2)).astype(np.float32), "b": np.zeros((6, 2), np.float32)}]
+    said = []
+    results = evaluate_policies(params, make_env("CartPole-v1"), 1, 0, num_seeds=2, progress=said.append)
+    assert results["gymnasium"].shape == (6, 1)
+    assert said[0] == "greedy evaluation of 6 agents (3 settings x 2 seeds) x 1 episodes each, in gymnax, then gymnasium"
+    assert [line.split(", about")[0] for line in said[1:]] == [
+        "greedy evaluation in gymnasium: 1/3 settings", "greedy evaluation in gymnasium: 2/3 settings"]
+    assert all(line.endswith(" left") for line in said[1:])
+    said.clear()
+    evaluate_policies(params, make_env("CartPole-v1"), 1, 0, progress=said.append)  # one setting: nothing to say
+    assert said == []
