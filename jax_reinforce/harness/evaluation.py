@@ -55,6 +55,8 @@ GYMNASIUM_EVAL_ENVS = (
 )
 # Seconds between two of evaluate_policies' progress messages.
 PROGRESS_EVERY_S = 10.0
+# The most environments a sweep's settings are evaluated in at once, in gymnasium (CartPole: one vector environment).
+SETTINGS_ENVIRONMENTS = 2**16
 
 
 def _evaluation_bytes(num_agents: int, num_episodes: int, widths, max_steps: int) -> int:
@@ -246,7 +248,7 @@ def _gymnasium_sizes(env_name: str):
         env.close()
 
 
-def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
+def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0, period: int | None = None):
     """Undiscounted returns of greedy episodes in gymnasium's own implementation of ``env_name``.
 
     CartPole runs in ``gymnasium.make_vec(env_name,
@@ -259,6 +261,10 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
     of at most 256 per seed; finished episodes are not stepped again.
     Actions are greedy: ``argmax`` of the logits, or the mean clipped to a
     ``Box``'s bounds. Each environment's first episode counts, in full.
+    With ``period`` (a sweep's seeds per setting), agent ``a`` plays as seed
+    ``a % period`` of a run of ``period`` seeds alone: it meets the starts it
+    would meet there (CartPole: the starts gymnasium draws for ``period * E``
+    environments, repeated; the others: the reset seeds of seed ``a % period``).
 
     Args:
       params: policy pytree with a leading seed axis ``S`` (NumPy or JAX arrays);
@@ -286,7 +292,7 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
     check_params([{k: v[0] for k, v in layer.items()} for layer in params], obs_dim, n_actions, env_name)
     num_seeds = params[0]["w"].shape[0]
     if env_name in ("CartPole-v0", "CartPole-v1"):
-        return _cartpole_vector_returns(params, env_name, num_episodes, seed)
+        return _cartpole_vector_returns(params, env_name, num_episodes, seed, period or num_seeds)
     returns = np.zeros((num_seeds, num_episodes))
     batch = max(1, min(num_episodes, 256))
     envs = [_make_gymnasium_env(env_name) for _ in range(batch)]
@@ -295,7 +301,8 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
             one = _seed_params(params, s)
             for start in range(0, num_episodes, batch):
                 episodes = range(start, min(start + batch, num_episodes))
-                resets = [envs[i].reset(seed=seed + s * num_episodes + e)[0] for i, e in enumerate(episodes)]
+                own = s % (period or num_seeds)
+                resets = [envs[i].reset(seed=seed + own * num_episodes + e)[0] for i, e in enumerate(episodes)]
                 returns[s, start:start + len(episodes)] = _greedy_returns(one, envs[:len(episodes)], resets,
                                                                          action_space)
     finally:
@@ -319,7 +326,7 @@ def _greedy_returns(one, envs, first_obs, action_space):
     return returns
 
 
-def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int):
+def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int, period: int):
     """:func:`evaluate_gymnasium` for CartPole, in gymnasium's ``CartPoleVectorEnv``."""
     import warnings
 
@@ -327,11 +334,21 @@ def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int
 
     num_seeds = params[0]["w"].shape[0]
     n = num_seeds * num_episodes
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # CartPole-v0's deprecation notice
-        env = gym.make_vec(env_name, num_envs=n, vectorization_mode="vector_entry_point")
+
+    def vector_env(num_envs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # CartPole-v0's deprecation notice
+            return gym.make_vec(env_name, num_envs=num_envs, vectorization_mode="vector_entry_point")
+
+    env = vector_env(n)
     try:
         obs, _ = env.reset(seed=seed)
+        if period < num_seeds:  # each setting starts where a run of its seeds alone starts
+            alone = vector_env(period * num_episodes)
+            alone.reset(seed=seed)
+            env.unwrapped.state = np.tile(alone.unwrapped.state, (1, num_seeds // period))
+            alone.close()
+            obs = env.unwrapped.state.T.astype(np.float32)  # what reset returns
         returns = np.zeros(n)
         running = np.ones(n, bool)
         while running.any():
@@ -360,9 +377,10 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     largest, ``2**32 - 1``, uses ``PRNGKey(0)``, which no other seed uses.
 
     ``progress``: called with one-line messages while a sweep is evaluated
-    (gymnasium takes about 0.2 s per setting of 4 seeds x 100 episodes:
-    hours for 40,000 settings, ``docs/performance.md``): one as it starts,
-    then every 10 s the settings done in gymnasium and the time left.
+    (gymnasium takes about 0.08 s per setting of 4 seeds x 100 episodes,
+    in vector environments of up to :data:`SETTINGS_ENVIRONMENTS`
+    environments: most of an hour for 40,000 settings, ``docs/performance.md``):
+    one as it starts, then every 10 s the settings done in gymnasium and the time left.
 
     Returns:
       ``{"gymnax": (S, E)}`` plus ``"gymnasium": (S, E)`` where the
@@ -401,16 +419,19 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
 
 def _per_setting_in_gymnasium(params, env_name: str, num_episodes: int, seed: int, period: int, settings: int,
                               progress):
-    """Each setting's ``(period, E)`` gymnasium returns in turn, saying every :data:`PROGRESS_EVERY_S` how far it got."""
+    """The gymnasium returns of :data:`SETTINGS_ENVIRONMENTS` environments' worth of settings at a time, saying every
+    :data:`PROGRESS_EVERY_S` how far it got."""
     start = last = time.perf_counter()
-    for g in range(settings):
-        yield evaluate_gymnasium([{k: v[g * period:(g + 1) * period] for k, v in layer.items()} for layer in params],
-                                 env_name, num_episodes, seed=seed)
+    step = max(1, SETTINGS_ENVIRONMENTS // (period * num_episodes))
+    for g in range(0, settings, step):
+        done = min(settings, g + step)
+        yield evaluate_gymnasium([{k: v[g * period:done * period] for k, v in layer.items()} for layer in params],
+                                 env_name, num_episodes, seed=seed, period=period)
         now = time.perf_counter()
-        if progress is not None and now - last >= PROGRESS_EVERY_S and g + 1 < settings:
+        if progress is not None and now - last >= PROGRESS_EVERY_S and done < settings:
             last = now
-            left = (now - start) / (g + 1) * (settings - g - 1)
-            progress(f"greedy evaluation in gymnasium: {g + 1}/{settings} settings, about {_duration(left)} left")
+            left = (now - start) / done * (settings - done)
+            progress(f"greedy evaluation in gymnasium: {done}/{settings} settings, about {_duration(left)} left")
 
 
 def _duration(seconds: float) -> str:
