@@ -112,7 +112,7 @@ def select_devices(devices: int | str | None = None, num_seeds: int | None = Non
 def _parse_coordinator(coordinator) -> tuple[str, int]:
     allowed = "HOST:PORT with PORT an integer in [1, 65535] (e.g. 127.0.0.1:12355)"
     host, sep, port = str(coordinator).rpartition(":") if isinstance(coordinator, str) else ("", "", "")
-    port = _integer(port)
+    port = int(port) if port.isascii() and port.isdigit() else None  # JAX is given the text: digits alone
     if not sep or not host.strip("[]").strip() or port is None or not 1 <= port <= 65535:
         raise ValueError(f"coordinator (--coordinator) must be {allowed}; got {coordinator!r}")
     return host, port
