@@ -452,31 +452,11 @@ def test_a_grid_of_too_many_settings_is_refused_as_such(budget, monkeypatch):
         memory_module.check_training_memory(grid)
 
 
-def test_a_sweeps_evaluation_says_as_it_goes_how_far_it_got(monkeypatch):
-    """A 40,000-setting sweep's evaluation printed nothing for more than 6 minutes (issue 26, item 20)."""
-    import jax_reinforce.harness.evaluation as evaluation_module
-
-    monkeypatch.setattr(evaluation_module, "PROGRESS_EVERY_S", 0.0)
-    monkeypatch.setattr(evaluation_module, "SETTINGS_ENVIRONMENTS", 2)  # one setting of 2 seeds x 1 episode at a time
-    rng = np.random.default_rng(0)
-    params = [{"w": rng.normal(size=(6, 4, 2)).astype(np.float32), "b": np.zeros((6, 2), np.float32)},
-              {"w": rng.normal(size=(6, 2, 2)).astype(np.float32), "b": np.zeros((6, 2), np.float32)}]
-    said = []
-    results = evaluate_policies(params, make_env("CartPole-v1"), 1, 0, num_seeds=2, progress=said.append)
-    assert results["gymnasium"].shape == (6, 1)
-    assert said[0] == "greedy evaluation of 6 agents (3 settings x 2 seeds) x 1 episodes each, in gymnax, then gymnasium"
-    assert [line.split(", about")[0] for line in said[1:]] == [
-        "greedy evaluation in gymnasium: 1/3 settings", "greedy evaluation in gymnasium: 2/3 settings"]
-    assert all(line.endswith(" left") for line in said[1:])
-    said.clear()
-    evaluate_policies(params, make_env("CartPole-v1"), 1, 0, progress=said.append)  # one setting: nothing to say
-    assert said == []
-
-
 @pytest.mark.parametrize("env_name", ["CartPole-v1", "Acrobot-v1"])
 def test_a_sweeps_settings_evaluated_together_in_gymnasium_equal_each_evaluated_alone(env_name, monkeypatch):
     """Several settings share one vector environment (0.17 s per setting alone made 40,000 settings hours), and
-    each agent still meets the starts its seed meets in a run of its setting alone: bit for bit."""
+    each agent still meets the starts its seed meets in a run of its setting alone: bit for bit. The evaluation
+    says as it goes how far it got (a 40,000-setting sweep's printed nothing for 6 minutes: issue 26, item 20)."""
     import jax_reinforce.harness.evaluation as evaluation_module
     from jax_reinforce.harness.evaluation import evaluate_gymnasium
 
@@ -493,8 +473,14 @@ def test_a_sweeps_settings_evaluated_together_in_gymnasium_equal_each_evaluated_
     np.testing.assert_array_equal(together, alone)
     if env_name.startswith("CartPole"):
         monkeypatch.setattr(evaluation_module, "SETTINGS_ENVIRONMENTS", 2 * seeds * episodes)  # 2, 2 and 1 settings
+        monkeypatch.setattr(evaluation_module, "PROGRESS_EVERY_S", 0.0)
         params32 = [{k: v.astype(np.float32) for k, v in layer.items()} for layer in params]
-        results = evaluate_policies(params32, spec, episodes, 7, num_seeds=seeds)
+        said = []
+        results = evaluate_policies(params32, spec, episodes, 7, num_seeds=seeds, progress=said.append)
+        assert said[0] == "greedy evaluation of 15 agents (5 settings x 3 seeds) x 4 episodes each, in gymnax, then gymnasium"
+        assert [line.split(", about ")[0] for line in said[1:]] == [
+            "greedy evaluation in gymnasium: 2/5 settings", "greedy evaluation in gymnasium: 4/5 settings"]
+        assert all(line.endswith(" left") for line in said[1:]), said
         np.testing.assert_array_equal(results["gymnasium"], np.concatenate([evaluate_gymnasium(
             [{k: v[g * seeds:(g + 1) * seeds] for k, v in layer.items()} for layer in params32], env_name, episodes,
             seed=7) for g in range(settings)]))
