@@ -7,7 +7,7 @@
 Loads RUN_DIR/checkpoint.npz (checked, never unpickled), plays --episodes
 greedy episodes per seed in gymnax and, for the classic-control environments,
 in gymnasium's own implementation, and prints the mean return of every seed.
-``--gif PATH`` renders one gymnasium episode of the best seed (classic-control
+``--gif PATH`` renders one gymnasium episode of the best agent (classic-control
 environments only). Every failure is one line on stderr: bad input (a flag,
 a path, the JAX environment) exit code 2, a GIF that cannot be written 1,
 SIGINT or SIGTERM at any moment 130 / 143.
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int_flag("--episodes", 1), default=100, help="greedy episodes per seed, in each implementation")
     p.add_argument("--seed", type=int_flag("--seed", 0, 2**32 - 1), default=None,
                    help="evaluation seed (default: the run's seed, as in its summary.json)")
-    p.add_argument("--gif", default=None, metavar="PATH", help="render one episode of the best seed to this animated GIF")
+    p.add_argument("--gif", default=None, metavar="PATH", help="render one episode of the best agent (seed, or setting and seed of a sweep) to this animated GIF")
     p.add_argument("--fps", type=int_flag("--fps", 1, 100), default=50, help="frames per second of the GIF")
     return p
 
@@ -109,7 +109,8 @@ def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
 
     env_spec = env_spec_of(config)
     seed = config.seed if args.seed is None else args.seed
-    results = evaluate_policies(params, env_spec, args.episodes, seed, config.num_seeds)
+    results = evaluate_policies(params, env_spec, args.episodes, seed, config.num_seeds,
+                                progress=lambda line: print(line, file=sys.stderr, flush=True))
     agents = f"{config.num_seeds} seeds" + (f" x {config.num_settings} settings" if config.num_settings > 1 else "")
     print(f"{run_dir}: {config.env}, {agents}; greedy evaluation, "
           f"{args.episodes} episodes per {'seed' if config.num_settings == 1 else 'agent'} (mean return):")
@@ -123,6 +124,8 @@ def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
 
         print("\n".join(setting_evaluation_lines(config, means, env_spec.solve_threshold)))
     if gif is not None:
+        from jax_reinforce.app.run import agent_name
+
         best = best_seed(results)
         frames, episode_return = render_episode(params, config.env, best, reset_seed=seed)
         try:
@@ -131,7 +134,8 @@ def evaluate(params, config, run_dir: Path, args, gif: Path | None) -> int:
             print(f"{PROG}: error: cannot write --gif: {os_error_line(error, gif)}; nothing was written",
                   file=sys.stderr)
             return EXIT_FAILED
-        print(f"gif: {gif} (seed {best}, one episode, return {episode_return:g}, {len(frames)} frames)")
+        print(f"gif: {gif} ({agent_name(best, config.num_seeds, config.num_settings)}, one episode, return "
+              f"{episode_return:g}, {len(frames)} frames)")
     return 0
 
 

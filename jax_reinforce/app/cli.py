@@ -24,7 +24,7 @@ import sys
 import threading
 from pathlib import Path
 
-from jax_reinforce.core.config import FLAGS, Config
+from jax_reinforce.core.config import FLAGS, Config, parse_int
 from jax_reinforce.core.env_defaults import ENV_DEFAULTS
 from jax_reinforce.harness.compilation import use_cpu_cores
 from jax_reinforce.harness.trackers import check_trackers
@@ -59,7 +59,16 @@ def clean_argparse_message(parser: argparse.ArgumentParser, message: str) -> str
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are a :class:`UsageError` naming the flag and what is allowed."""
+    """argparse whose errors are a :class:`UsageError` naming the flag and what is allowed.
+
+    A value that starts with ``-`` and then a number (``--lr -0,0.1``, ``--gamma -1e-3``, ``--seed -1``) is a
+    value, not a flag: argparse's own test takes only ``-1`` and ``-0.5``, and answers "expected one argument"
+    for the rest; no flag of these scripts starts with a digit, so none is shadowed.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?[0-9]|^-(inf|nan)", re.IGNORECASE)
 
     def error(self, message):
         raise UsageError(clean_argparse_message(self, message))
@@ -154,7 +163,7 @@ def int_flag(flag: str, low: int, high: int | None = None):
 
     def parse(text):
         try:
-            value = int(text)
+            value = parse_int(text)
         except ValueError:
             value = None
         if value is None or value < low or (high is not None and value > high):
@@ -280,7 +289,7 @@ def _jax_settings_problem() -> str | None:
         return (f"JAX_NUM_CPU_DEVICES={os.environ.get('JAX_NUM_CPU_DEVICES', str(count))!r} must be an integer "
                 f">= 1 (the CPU devices JAX exposes), or unset")
     forced = re.findall(r"--xla_force_host_platform_device_count=(\S*)", os.environ.get("XLA_FLAGS", ""))
-    if forced and not (forced[-1].isdigit() and int(forced[-1]) >= 1):
+    if forced and not (re.fullmatch("[0-9]+", forced[-1]) and int(forced[-1]) >= 1):
         return (f"XLA_FLAGS's --xla_force_host_platform_device_count={forced[-1]} must be an integer >= 1 "
                 f"(the CPU devices JAX exposes)")
     return None

@@ -30,7 +30,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from jax_reinforce.app.cli import SignalWatch, exit_with_line
-from jax_reinforce.core.config import DEFAULT_ENV, SWEEPABLE, Config, env_spec_of, flag_of
+from jax_reinforce.core.config import DEFAULT_ENV, SWEEPABLE, Config, env_spec_of, flag_of, plain_number
 from jax_reinforce.core.policies import resolve_policy
 from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint_arrays, load_train_state
 from jax_reinforce.harness.checkpoint import save_checkpoint
@@ -358,6 +358,14 @@ def _saved_devices(saved: dict) -> int:
     return count
 
 
+def _count(name: str, value, low: int):
+    """``value`` if it is ``None`` (``eval_episodes`` only) or an integer >= ``low``; else :class:`RunError`."""
+    if (value is None and name == "eval_episodes") or (
+            isinstance(value, int) and not isinstance(value, bool) and value >= low):
+        return value
+    raise RunError(f"{name} ({flag_of(name)}) must be an integer >= {low}; got {value!r}")
+
+
 def train_run(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
               typed_fields=None, checkpoint_every: int = 0, chunk_iterations: int = 8, eval_episodes: int | None = None,
               devices=None, compile_cache: bool = True, handle_signals: bool = False,
@@ -429,13 +437,9 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
         config = config.replace(env=env_spec)
     if policy is not None and config is not None:
         config = config.replace(network=policy)
-    if not isinstance(chunk_iterations, int) or isinstance(chunk_iterations, bool) or chunk_iterations < 1:
-        raise RunError(f"chunk_iterations (--chunk-iterations) must be an integer >= 1; got {chunk_iterations!r}")
-    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
-        raise RunError(f"checkpoint_every (--checkpoint-every) must be an integer >= 0; got {checkpoint_every!r}")
-    if eval_episodes is not None and (not isinstance(eval_episodes, int) or isinstance(eval_episodes, bool)
-                                      or eval_episodes < 0):
-        raise RunError(f"eval_episodes (--eval-episodes) must be an integer >= 0; got {eval_episodes!r}")
+    chunk_iterations, checkpoint_every, eval_episodes = (_count(name, plain_number(value), low) for name, value, low in (
+        ("chunk_iterations", chunk_iterations, 1), ("checkpoint_every", checkpoint_every, 0),
+        ("eval_episodes", eval_episodes, 0)))
     if tensorboard or wandb is not None:  # a missing extra: one line, before the run directory is touched
         check_trackers(tensorboard=bool(tensorboard), wandb=wandb is not None)
     main_process = jax.process_index() == 0
@@ -748,7 +752,7 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     evaluation = {}
     if eval_episodes:
         results = evaluate_policies(runner.state.params, env_spec, eval_episodes, config.seed, config.num_seeds,
-                                    resolve_policy(config.attached_policy or config.network, config.hidden))
+                                    resolve_policy(config.attached_policy or config.network, config.hidden), log)
         evaluation = {f"{name}_mean": returns.mean(axis=1).tolist() for name, returns in results.items()}
     seconds["eval"] = time.perf_counter() - t_eval
     seconds["total"] = time.perf_counter() - start_time

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 from typing import Any
 
 from jax_reinforce.core.env_defaults import defaults_for
@@ -27,7 +28,7 @@ from jax_reinforce.core.policies import BUILT_IN_NETWORKS, Policy, policy_name, 
 
 __all__ = ["Config", "OPTIMIZERS", "GRADIENTS", "BASELINES", "FLAG_NAMES", "ALLOWED", "FLAGS", "FieldFlag",
            "config_error", "flag_of", "DEFAULT_ENV", "INT32_MAX", "FLOAT32_MAX", "FLOAT32_TINY", "SWEEPABLE", "UNSET", "env_sizes", "env_spec_of",
-           "layer_shapes"]
+           "layer_shapes", "plain_number", "parse_int"]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 GRADIENTS = ("autodiff", "manual")
@@ -70,10 +71,19 @@ def config_error(field: str, value: Any, allowed: str | None = None) -> ValueErr
     return ValueError(f"{field} ({flag_of(field)}) must be {allowed or ALLOWED[field]}; got {value!r}")
 
 
+def parse_int(text: str) -> int:
+    """The integer ``text`` spells in ASCII digits, with an optional sign and spaces around: every integer flag's
+    parser. ``ValueError`` for anything else, including what ``int()`` alone would take or trip on (``'²'``,
+    whose ``isdigit()`` is true, ``'١٢'``, ``'1_000'``)."""
+    if not isinstance(text, str) or not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
 def _parse_widths(field: str):
     def parse(text: str) -> tuple[int, ...]:
         try:
-            return tuple(int(p.strip()) for p in text.split(","))
+            return tuple(parse_int(p) for p in text.split(","))
         except ValueError:
             raise config_error(field, text, "comma-separated layer widths, each an integer >= 1 (e.g. 8 or 64,64)") from None
 
@@ -103,7 +113,7 @@ def _parse_env_params(text: str) -> dict:
         low = value.lower()
         try:
             out[key.strip()] = {"true": True, "false": False}[low] if low in ("true", "false") else (
-                int(value) if value.lstrip("+-").isdigit() else float(value))
+                parse_int(value) if re.fullmatch(r"[+-]?[0-9]+", value) else float(value))
         except ValueError:
             raise config_error("env_params", text, f"numbers or true/false as values; {key.strip()}={value!r} "
                                                    f"is neither") from None
@@ -162,6 +172,19 @@ def _check_hyperparameter(field: str, value) -> None:
         if value <= 0:
             _fail(field, value)
         _check_float32(field, value, zero_ok=False)
+
+
+def plain_number(value):
+    """``value`` with every NumPy scalar in it (``np.float32(0.1)``, ``np.int64(8)``, ``np.bool_(True)``, also inside
+    lists, tuples and dicts) replaced by the Python number it holds exactly (``0.10000000149011612``, ``8``,
+    ``True``); anything else as it is. NumPy scalars are numbers: accepted wherever Python numbers are."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_number(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain_number(v) for k, v in value.items()}
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:  # the scripts load this before NumPy
+        return value.item()
+    return value
 
 
 def _is_int(value) -> bool:
@@ -282,10 +305,10 @@ class Config:
     hidden: tuple[int, ...] = _field(
         _parse_widths("hidden"), "hidden layer widths: 8 (the seed program's 4-8-2 network), 64,64, ...",
         f"a tuple of layer widths, each an integer in [1, {INT32_MAX}] (e.g. (8,) or (64, 64))")
-    num_envs: int = _field(int, "environments per agent; each runs one complete episode per iteration",
+    num_envs: int = _field(parse_int, "environments per agent; each runs one complete episode per iteration",
                            f"an integer in [1, {INT32_MAX}]")
-    num_seeds: int = _field(int, "agents trained at once (vmapped), per setting of a sweep", f"an integer in [1, {INT32_MAX}]")
-    iterations: int = _field(int, "most policy updates per agent", f"an integer in [1, {INT32_MAX}]")
+    num_seeds: int = _field(parse_int, "agents trained at once (vmapped), per setting of a sweep", f"an integer in [1, {INT32_MAX}]")
+    iterations: int = _field(parse_int, "most policy updates per agent", f"an integer in [1, {INT32_MAX}]")
     learning_rate: float | tuple[float, ...] = _field(
         float, "learning rate (a comma-separated list sweeps it)", "a finite number > 0", flag="--lr", sweepable=True)
     optimizer: str = _field(str, "adam, sgd or rmsprop (optax)", "one of " + ", ".join(OPTIMIZERS))
@@ -309,10 +332,10 @@ class Config:
                                         "True or False")
     grad: str = _field(str, "autodiff (jax.grad) or manual (the hand-derived gradient)",
                        "one of " + ", ".join(GRADIENTS))
-    seed: int = _field(int, "root seed; agent i uses fold_in(PRNGKey(seed), i), the same alone or among many",
+    seed: int = _field(parse_int, "root seed; agent i uses fold_in(PRNGKey(seed), i), the same alone or among many",
                        "an integer in [0, 2**32)")
     rollout_steps: int | None = _field(
-        _parse_optional(int), "rollout window (default: the episode limit); an episode still running at its end is "
+        _parse_optional(parse_int), "rollout window (default: the episode limit); an episode still running at its end is "
         "never learned from", f"None or an integer in [1, {INT32_MAX}]")
     network: str = _field(
         str, "the policy network: mlp (the default; its gradient is also derived by hand), cnn (a small "
@@ -323,6 +346,9 @@ class Config:
         "threshold), stop when all are", "True or False")
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):  # NumPy scalars as the Python numbers they hold
+            if field.name not in ("env", "network"):  # objects, kept as given
+                object.__setattr__(self, field.name, plain_number(getattr(self, field.name)))
         if not isinstance(self.env, str):  # an environment object (or its EnvSpec): its spec is kept with the config
             spec = self.env if isinstance(self.env, EnvSpec) else make_env(
                 self.env, None if self.env_params is UNSET else _check_env_params(self.env_params),

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
+import numbers
 import sys
 from typing import Any
 
@@ -216,7 +217,7 @@ def _make_env_cached(env: str, params: tuple, solve_threshold) -> EnvSpec:
 def _threshold(value):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value or abs(value) == float("inf"):
         raise ValueError(f"solve_threshold must be None or a finite number; got {value!r}")
     return float(value)
 

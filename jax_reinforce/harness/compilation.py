@@ -18,8 +18,8 @@ An entry's name, :func:`cache_key`, covers what the caller describes (the progra
 digest of this package's ``.py`` files, the versions of Python and the libraries, ``XLA_FLAGS`` and the JAX
 settings that change tracing or numerics (:data:`CONFIG_NAMES`); not the arguments' values, so a program taking
 a hyper-parameter serves every value of it. Beside ``<key>.jaxexport``, ``<key>.types.json`` holds the
-artefact's sha256 (a damaged or mismatched artefact is never deserialized) and the ``NamedTuple`` classes its
-pytrees need by name, looked up in modules already imported, never imported because a file names them. An
+artefact's key and sha256 (a damaged artefact, or another program's copied under this key, is never
+deserialized) and the ``NamedTuple`` classes its pytrees need by name, looked up in modules already imported, never imported because a file names them. An
 entry missing, damaged or unusable by this JAX is exported again and replaced; the caller never sees an error
 from the cache. A program whose pytrees hold other custom nodes is compiled but not stored.
 
@@ -55,6 +55,7 @@ __all__ = [
     "code_digest",
     "check_cache_dir",
     "CacheDirError",
+    "CheckedEntries",
     "CONFIG_NAMES",
 ]
 
@@ -298,6 +299,7 @@ def _load(stem: Path, arg_specs, platform: str):
         return None
     type_paths = index.get("types") if isinstance(index, dict) else None
     if not (isinstance(type_paths, list) and all(isinstance(p, str) for p in type_paths)
+            and index.get("key") == stem.name  # another program's entry copied here is not this one
             and index.get("sha256") == hashlib.sha256(data).hexdigest()):
         return None
     for path in type_paths:
@@ -329,7 +331,7 @@ def _store(stem: Path, exported) -> None:
     data = bytes(exported.serialize())  # raises for a custom node jax.export cannot serialize
     _private_dir(stem.parent)  # deleted since the cache was enabled
     # The index first: an artefact is only ever read beside an index holding its digest.
-    index = {"sha256": hashlib.sha256(data).hexdigest(), "types": sorted(types)}
+    index = {"key": stem.name, "sha256": hashlib.sha256(data).hexdigest(), "types": sorted(types)}
     atomic_write_bytes(stem.with_name(stem.name + _TYPES_SUFFIX), json.dumps(index).encode())
     atomic_write_bytes(stem.with_name(stem.name + _EXPORT_SUFFIX), data)
 
@@ -496,8 +498,10 @@ def enable_compile_cache(path: str | None = None, warn=None) -> str | None:
     - ``path/xla``: JAX's persistent compilation cache, every program cached
       (skips XLA's compilation; JAX still traces and lowers the program). Its
       key covers the program, ``XLA_FLAGS``, the compile options, the device
-      and the library versions; an entry JAX cannot read (damaged) is a miss,
-      with JAX's warning naming the program, until the directory is deleted.
+      and the library versions. Its entries are written whole and checked
+      before JAX reads them (:class:`CheckedEntries`): a damaged or truncated
+      entry, or another program's under this key, is a silent miss, compiled
+      and written again.
     - ``path/programs``: :mod:`jax_reinforce.harness.compilation`, the trainer's
       and the evaluation's traced programs as ``jax.export`` artefacts
       (skips tracing too; no pickle).
@@ -536,7 +540,75 @@ def enable_compile_cache(path: str | None = None, warn=None) -> str | None:
     jax.config.update("jax_compilation_cache_dir", os.path.join(path, "xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _check_jax_cache_entries(os.path.join(path, "xla"))
     return path
+
+
+class CheckedEntries:
+    """JAX's persistent compilation cache in ``directory``, each entry checked before JAX reads it.
+
+    JAX's own file cache writes an entry in place (a full disk leaves it truncated), never replaces one, and
+    trusts what it reads: a truncated entry is a warning and a compilation on every later run, another
+    program's entry under this key an ``AssertionError`` deep in JAX. Here ``<key>-cache`` holds JAX's
+    value followed by ``sha256(key + value)``, written atomically
+    (:func:`jax_reinforce.harness.files.atomic_write_bytes`) and replacing what was there. An entry whose
+    digest is not that of its key and contents (truncated, damaged, another key's, or JAX's own format) is
+    deleted and reported missing: JAX compiles the program and :meth:`put` stores it again. An entry that
+    cannot be written (a full disk) is left out; a later run writes it.
+    """
+
+    def __init__(self, directory):
+        self._path = Path(directory)
+
+    def _file(self, key: str) -> Path:
+        return self._path / f"{key}-cache"
+
+    @staticmethod
+    def _digest(key: str, value: bytes) -> bytes:
+        return hashlib.sha256(key.encode() + b"\0" + value).digest()
+
+    def get(self, key: str) -> bytes | None:
+        """The value stored under ``key``, or ``None`` (missing, or not what was stored: then deleted)."""
+        try:
+            data = self._file(key).read_bytes()
+        except OSError:
+            return None
+        value, digest = data[:-32], data[-32:]
+        if len(data) > 32 and digest == self._digest(key, value):
+            return value
+        try:
+            self._file(key).unlink()
+        except OSError:
+            pass
+        return None
+
+    def put(self, key: str, value: bytes) -> None:
+        """Stores ``value`` under ``key`` atomically, with its digest; nothing when the disk refuses."""
+        try:
+            atomic_write_bytes(self._file(key), bytes(value) + self._digest(key, bytes(value)))
+        except OSError:
+            pass
+
+    def clear(self) -> None:
+        """Nothing: JAX clears its in-memory state; the entries on disk stay."""
+
+
+def _check_jax_cache_entries(directory: str) -> bool:
+    """Makes JAX read and write its persistent cache through :class:`CheckedEntries` in ``directory``.
+
+    JAX has no public hook for its cache's storage: this sets ``jax._src.compilation_cache``'s cache object,
+    as its own initialisation would. Where this JAX has no such object, JAX's own cache stays (``False``).
+    """
+    try:
+        from jax._src import compilation_cache  # lazy and private: JAX's cache object, see the docstring
+
+        compilation_cache.reset_cache()
+        with compilation_cache._cache_initialized_mutex:
+            compilation_cache._cache = CheckedEntries(directory)
+            compilation_cache._cache_initialized = True
+    except (ImportError, AttributeError):  # another JAX: its own cache, unchecked
+        return False
+    return True
 
 
 def available_cores() -> int:

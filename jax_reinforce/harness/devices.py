@@ -24,6 +24,8 @@ import time
 import jax
 import numpy as np
 
+from jax_reinforce.core.config import parse_int
+
 __all__ = [
     "select_devices",
     "initialize_distributed",
@@ -42,6 +44,14 @@ JOINING_THREAD = "jax-distributed-initialize"  # the thread that runs JAX's conn
 
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _integer(value) -> int | None:
+    """An integer, or its text (:func:`jax_reinforce.core.config.parse_int`), as an ``int``; else ``None``."""
+    try:
+        return parse_int(value) if isinstance(value, str) else int(value) if _is_int(value) else None
+    except ValueError:
+        return None
 
 
 def _devices_by_process() -> dict[int, list]:
@@ -92,13 +102,9 @@ def select_devices(devices: int | str | None = None, num_seeds: int | None = Non
         count = processes
     elif isinstance(devices, str) and devices.strip().lower() == "all":
         return [d for ds in by_process.values() for d in ds]
-    elif isinstance(devices, str) and devices.strip().isdigit():
-        count = int(devices.strip())
-    elif _is_int(devices):
-        count = int(devices)
     else:
-        raise ValueError(f"devices (--devices) must be {allowed}; got {str(devices)!r}")
-    if count < processes or count % processes or count // processes > per_process:
+        count = _integer(devices)
+    if count is None or count < processes or count % processes or count // processes > per_process:
         raise ValueError(f"devices (--devices) must be {allowed}; got {str(devices)!r}")
     return [d for ds in by_process.values() for d in ds[: count // processes]]
 
@@ -106,9 +112,10 @@ def select_devices(devices: int | str | None = None, num_seeds: int | None = Non
 def _parse_coordinator(coordinator) -> tuple[str, int]:
     allowed = "HOST:PORT with PORT an integer in [1, 65535] (e.g. 127.0.0.1:12355)"
     host, sep, port = str(coordinator).rpartition(":") if isinstance(coordinator, str) else ("", "", "")
-    if not sep or not host.strip("[]").strip() or not port.isdigit() or not 1 <= int(port) <= 65535:
+    port = int(port) if port.isascii() and port.isdigit() else None  # JAX is given the text: digits alone
+    if not sep or not host.strip("[]").strip() or port is None or not 1 <= port <= 65535:
         raise ValueError(f"coordinator (--coordinator) must be {allowed}; got {coordinator!r}")
-    return host, int(port)
+    return host, port
 
 
 def initialize_distributed(

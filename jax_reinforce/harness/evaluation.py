@@ -17,6 +17,8 @@ frames, drawn by :mod:`jax_reinforce.harness.render`, for an animated GIF
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from jax_reinforce.core.config import INT32_MAX, env_spec_of
@@ -51,39 +53,49 @@ __all__ = [
 GYMNASIUM_EVAL_ENVS = (
     "CartPole-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1",
 )
+# Seconds between two of evaluate_policies' progress messages.
+PROGRESS_EVERY_S = 10.0
+# The most environments a sweep's settings are evaluated in at once, in gymnasium (CartPole: one vector environment).
+SETTINGS_ENVIRONMENTS = 2**16
 
 
-def _evaluation_bytes(num_seeds: int, num_episodes: int, widths, max_steps: int) -> int:
+def _evaluation_bytes(num_agents: int, num_episodes: int, widths, max_steps: int) -> int:
     d, total = int(widths[0]), sum(int(w) for w in widths)
-    return num_seeds * num_episodes * (4 * (max_steps + d) + 8 * (2 * total + 8))
+    return num_agents * num_episodes * (4 * (max_steps + d) + 8 * (2 * total + 8))
 
 
-def _check_evaluation(num_seeds: int, num_episodes, widths, max_steps: int, flag: str = "--episodes") -> None:
-
+def _check_evaluation(num_agents: int, num_episodes, widths, max_steps: int, flag: str = "--episodes",
+                      num_settings: int = 1) -> None:
+    """Refuses ``num_episodes`` per agent (of ``num_settings`` settings) that this machine's memory cannot hold."""
     name = f"{flag.lstrip('-').replace('-', '_')} ({flag})"
     if not isinstance(num_episodes, (int, np.integer)) or isinstance(num_episodes, bool) or not (
             1 <= int(num_episodes) <= INT32_MAX):
         raise ValueError(f"{name} must be an integer in [1, {INT32_MAX}]; got {num_episodes!r}")
     budget = memory.memory_budget_bytes()
-    need = _evaluation_bytes(num_seeds, int(num_episodes), widths, max_steps)
+    need = _evaluation_bytes(num_agents, int(num_episodes), widths, max_steps)
     if budget is None or need <= budget:
         return
-    fit = budget // _evaluation_bytes(num_seeds, 1, widths, max_steps)
-    what_fits = f"at most {fit} episodes per seed fit" if fit else "not even one episode per seed fits"
+    fit = budget // _evaluation_bytes(num_agents, 1, widths, max_steps)
+    agent = "seed" if num_settings == 1 else "agent"
+    agents = (f"{num_agents} seeds" if num_settings == 1 else
+              f"{num_agents} agents ({num_settings} settings x {num_agents // num_settings} seeds)")
+    what_fits = (f"at most {fit} episodes per {agent} fit" if fit else
+                 f"not even one episode per {agent} fits; evaluate fewer "
+                 + ("seeds" if num_settings == 1 else "settings or seeds"))
     raise ValueError(
-        f"{name} {num_episodes} for {num_seeds} seeds of up to {max_steps} steps would need about "
+        f"{name} {num_episodes} for {agents} of up to {max_steps} steps would need about "
         f"{memory.format_bytes(need)} of memory to evaluate; this machine has {memory.format_bytes(budget)}: {what_fits}")
 
 
 def _config_shapes(config):
     spec = env_spec_of(config)
-    return config.num_seeds, (spec.obs_dim, *config.hidden, spec.n_actions), spec.max_steps
+    return config.num_agents, (spec.obs_dim, *config.hidden, spec.n_actions), spec.max_steps
 
 
 def evaluation_memory_bytes(config, num_episodes: int) -> int:
     """An estimate of the memory, in bytes, that :func:`evaluate_policies` needs for a run of ``config``.
 
-    With ``S = num_seeds``, ``E = num_episodes``, ``T`` the episode limit,
+    With ``S = num_agents`` (every seed of every setting), ``E = num_episodes``, ``T`` the episode limit,
     ``d`` the observation size and ``W`` the sum of the policy's layer widths
     (``d + sum(hidden) + actions``)::
 
@@ -93,12 +105,12 @@ def evaluation_memory_bytes(config, num_episodes: int) -> int:
         8 S E (2 W + 8)       gymnasium's vector environment, in float64: its
                               state, observations, the logits' layers, returns
     """
-    num_seeds, widths, max_steps = _config_shapes(config)
-    return _evaluation_bytes(num_seeds, num_episodes, widths, max_steps)
+    num_agents, widths, max_steps = _config_shapes(config)
+    return _evaluation_bytes(num_agents, num_episodes, widths, max_steps)
 
 
 def check_evaluation_size(config, num_episodes: int, flag: str = "--episodes") -> None:
-    """Refuses, before any work, an evaluation of ``num_episodes`` per seed that cannot be held.
+    """Refuses, before any work, an evaluation of ``num_episodes`` per agent that cannot be held.
 
     ``num_episodes`` must be an integer in ``[1, 2**31 - 1]`` whose
     :func:`evaluation_memory_bytes` fits
@@ -110,8 +122,8 @@ def check_evaluation_size(config, num_episodes: int, flag: str = "--episodes") -
     Raises:
       ValueError: one line naming the flag, the memory it would need and what fits.
     """
-    num_seeds, widths, max_steps = _config_shapes(config)
-    _check_evaluation(num_seeds, num_episodes, widths, max_steps, flag)
+    num_agents, widths, max_steps = _config_shapes(config)
+    _check_evaluation(num_agents, num_episodes, widths, max_steps, flag, config.num_settings)
 
 
 def evaluate_gymnax(params, env_spec, num_episodes: int, key):
@@ -236,7 +248,7 @@ def _gymnasium_sizes(env_name: str):
         env.close()
 
 
-def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
+def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0, period: int | None = None):
     """Undiscounted returns of greedy episodes in gymnasium's own implementation of ``env_name``.
 
     CartPole runs in ``gymnasium.make_vec(env_name,
@@ -249,6 +261,10 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
     of at most 256 per seed; finished episodes are not stepped again.
     Actions are greedy: ``argmax`` of the logits, or the mean clipped to a
     ``Box``'s bounds. Each environment's first episode counts, in full.
+    With ``period`` (a sweep's seeds per setting), agent ``a`` plays as seed
+    ``a % period`` of a run of ``period`` seeds alone: it meets the starts it
+    would meet there (CartPole: the starts gymnasium draws for ``period * E``
+    environments, repeated; the others: the reset seeds of seed ``a % period``).
 
     Args:
       params: policy pytree with a leading seed axis ``S`` (NumPy or JAX arrays);
@@ -276,7 +292,7 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
     check_params([{k: v[0] for k, v in layer.items()} for layer in params], obs_dim, n_actions, env_name)
     num_seeds = params[0]["w"].shape[0]
     if env_name in ("CartPole-v0", "CartPole-v1"):
-        return _cartpole_vector_returns(params, env_name, num_episodes, seed)
+        return _cartpole_vector_returns(params, env_name, num_episodes, seed, period or num_seeds)
     returns = np.zeros((num_seeds, num_episodes))
     batch = max(1, min(num_episodes, 256))
     envs = [_make_gymnasium_env(env_name) for _ in range(batch)]
@@ -285,7 +301,8 @@ def evaluate_gymnasium(params, env_name: str, num_episodes: int, seed: int = 0):
             one = _seed_params(params, s)
             for start in range(0, num_episodes, batch):
                 episodes = range(start, min(start + batch, num_episodes))
-                resets = [envs[i].reset(seed=seed + s * num_episodes + e)[0] for i, e in enumerate(episodes)]
+                own = s % (period or num_seeds)
+                resets = [envs[i].reset(seed=seed + own * num_episodes + e)[0] for i, e in enumerate(episodes)]
                 returns[s, start:start + len(episodes)] = _greedy_returns(one, envs[:len(episodes)], resets,
                                                                          action_space)
     finally:
@@ -309,7 +326,7 @@ def _greedy_returns(one, envs, first_obs, action_space):
     return returns
 
 
-def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int):
+def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int, period: int):
     """:func:`evaluate_gymnasium` for CartPole, in gymnasium's ``CartPoleVectorEnv``."""
     import warnings
 
@@ -317,11 +334,21 @@ def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int
 
     num_seeds = params[0]["w"].shape[0]
     n = num_seeds * num_episodes
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # CartPole-v0's deprecation notice
-        env = gym.make_vec(env_name, num_envs=n, vectorization_mode="vector_entry_point")
+
+    def vector_env(num_envs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # CartPole-v0's deprecation notice
+            return gym.make_vec(env_name, num_envs=num_envs, vectorization_mode="vector_entry_point")
+
+    env = vector_env(n)
     try:
         obs, _ = env.reset(seed=seed)
+        if period < num_seeds:  # each setting starts where a run of its seeds alone starts
+            alone = vector_env(period * num_episodes)
+            alone.reset(seed=seed)
+            env.unwrapped.state = np.tile(alone.unwrapped.state, (1, num_seeds // period))
+            alone.close()
+            obs = env.unwrapped.state.T.astype(np.float32)  # what reset returns
         returns = np.zeros(n)
         running = np.ones(n, bool)
         while running.any():
@@ -336,7 +363,7 @@ def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int
 
 
 def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds: int | None = None,
-                      policy=None) -> dict:
+                      policy=None, progress=None) -> dict:
     """Greedy returns of every agent in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
@@ -348,6 +375,12 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     gymnasium resets seeded with ``seed``, so the same run and seed give the
     same numbers in both. Every seed in ``[0, 2**32)`` has its own key: the
     largest, ``2**32 - 1``, uses ``PRNGKey(0)``, which no other seed uses.
+
+    ``progress``: called with one-line messages while a sweep is evaluated
+    (gymnasium takes about 0.08 s per setting of 4 seeds x 100 episodes,
+    in vector environments of up to :data:`SETTINGS_ENVIRONMENTS`
+    environments: most of an hour for 40,000 settings, ``docs/performance.md``):
+    one as it starts, then every 10 s the settings done in gymnasium and the time left.
 
     Returns:
       ``{"gymnax": (S, E)}`` plus ``"gymnasium": (S, E)`` where the
@@ -364,22 +397,49 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     params = jax.tree.map(np.asarray, params)  # NumPy in: no JAX program runs to stage them
     widths = ((env_spec.obs_dim, env_spec.n_actions) if policy is not None
               else (env_spec.obs_dim, *(layer["w"].shape[-1] for layer in params)))
-    _check_evaluation(jax.tree.leaves(params)[0].shape[0], num_episodes, widths, env_spec.max_steps)
+    agents = jax.tree.leaves(params)[0].shape[0]
+    period = agents if num_seeds is None else int(num_seeds)
+    _check_evaluation(agents, num_episodes, widths, env_spec.max_steps, num_settings=agents // period)
     # Seed i's episodes use fold_in(PRNGKey(seed + 1), i), which is split(PRNGKey(seed + 1), S)[i]
     # (JAX's default threefry), made inside the program; seed + 1 wraps to 0 at the top of uint32.
     # JAX runs the gymnax episodes on its own threads while gymnasium's run here, in NumPy.
-    agents = jax.tree.leaves(params)[0].shape[0]
-    period = agents if num_seeds is None else int(num_seeds)
+    if progress is not None and agents > period:
+        where = "gymnax" + (", then gymnasium" if gymnasium_unavailable_reason(env_spec, policy) is None else "")
+        progress(f"greedy evaluation of {agents} agents ({agents // period} settings x {period} seeds) x "
+                 f"{num_episodes} episodes each, in {where}")
     program = _evaluation_program(params, env_spec, num_episodes, from_seed=period, policy=policy)
     gymnax_returns = program(params, np.uint32((int(seed) + 1) % 2**32))
     results = {}
     if gymnasium_unavailable_reason(env_spec, policy) is None:
         # One vector environment per setting of a sweep: its seeds then meet the starts they meet alone.
-        results["gymnasium"] = np.concatenate([
-            evaluate_gymnasium([{k: v[start:start + period] for k, v in layer.items()} for layer in params],
-                               env_spec.name, num_episodes, seed=int(seed))
-            for start in range(0, agents, period)])
+        results["gymnasium"] = np.concatenate(list(_per_setting_in_gymnasium(
+            params, env_spec.name, num_episodes, int(seed), period, agents // period, progress)))
     return {"gymnax": np.asarray(gymnax_returns), **results}
+
+
+def _per_setting_in_gymnasium(params, env_name: str, num_episodes: int, seed: int, period: int, settings: int,
+                              progress):
+    """The gymnasium returns of :data:`SETTINGS_ENVIRONMENTS` environments' worth of settings at a time, saying every
+    :data:`PROGRESS_EVERY_S` how far it got."""
+    start = last = time.perf_counter()
+    step = max(1, SETTINGS_ENVIRONMENTS // (period * num_episodes))
+    for g in range(0, settings, step):
+        done = min(settings, g + step)
+        yield evaluate_gymnasium([{k: v[g * period:done * period] for k, v in layer.items()} for layer in params],
+                                 env_name, num_episodes, seed=seed, period=period)
+        now = time.perf_counter()
+        if progress is not None and now - last >= PROGRESS_EVERY_S and done < settings:
+            last = now
+            left = (now - start) / done * (settings - done)
+            progress(f"greedy evaluation in gymnasium: {done}/{settings} settings, about {_duration(left)} left")
+
+
+def _duration(seconds: float) -> str:
+    """``'40 s'``, ``'12 min'``, ``'2 h 5 min'``."""
+    minutes = round(seconds / 60)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def gymnasium_unavailable_reason(env_spec, policy=None) -> str | None:
@@ -397,7 +457,8 @@ def gymnasium_unavailable_reason(env_spec, policy=None) -> str | None:
 
 
 def best_seed(results: dict) -> int:
-    """The seed with the highest mean greedy return (gymnasium's if there, else gymnax's)."""
+    """The agent (a seed; in a sweep, agent ``a`` is seed ``a % num_seeds`` of setting ``a // num_seeds``) with the
+    highest mean greedy return (gymnasium's if there, else gymnax's)."""
     returns = results.get("gymnasium", results["gymnax"])
     return int(np.argmax(np.mean(returns, axis=1)))
 

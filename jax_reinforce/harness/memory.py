@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 
-from jax_reinforce.core.config import Config, env_sizes, env_spec_of, layer_shapes
+from jax_reinforce.core.config import Config, env_sizes, env_spec_of, flag_of, layer_shapes
 
 __all__ = ["format_bytes", "memory_budget_bytes", "training_memory_bytes", "check_training_memory", "network_size"]
 
@@ -125,12 +125,24 @@ def check_training_memory(config: "Config") -> None:
     need = _training_bytes(config, obs_dim, n_actions, max_steps)
     if need <= budget:
         return
-    fit = budget // (need // config.num_agents) // config.num_settings  # seeds per setting
+    per_agent = need // config.num_agents
     sweep = f" in each of {config.num_settings} settings" if config.num_settings > 1 else ""
     shape = (f"{config.num_seeds} seeds{sweep} x {config.num_envs} environments x a {window}-step window, "
              f"hidden {config.hidden}")
-    what_fits = (f"at most {fit} seed{'s' if fit > 1 else ''} of this shape fit (--num-seeds)" if fit else
-                 "not even one seed of this shape fits: use fewer --num-envs, a shorter --rollout-steps or "
-                 "a smaller --hidden")
     raise ValueError(f"training {shape} would need about {format_bytes(need)} of memory; this machine has "
-                     f"{format_bytes(budget)}: {what_fits}")
+                     f"{format_bytes(budget)}: {_what_fits(config, budget // per_agent)}")
+
+
+def _what_fits(config: "Config", agents: int) -> str:
+    """What to change so that ``agents`` agents of this shape (the most that fit) are enough, in words."""
+    if not agents:
+        return ("not even one seed of this shape fits: use fewer --num-envs, a shorter --rollout-steps or "
+                "a smaller --hidden")
+    seeds = agents // config.num_settings  # per setting
+    if seeds:
+        return f"at most {seeds} seed{'s' if seeds > 1 else ''} of this shape fit (--num-seeds)"
+    swept = " x ".join(f"{len(getattr(config, f))} values of {flag_of(f)}" for f in config.swept)
+    settings = agents // config.num_seeds
+    fits = (f"at most {settings} setting{'s' if settings > 1 else ''} of {config.num_seeds} seeds fit" if settings
+            else f"at most {agents} agents fit in all, fewer than --num-seeds {config.num_seeds}")
+    return f"the {config.num_settings} settings ({swept}) are the problem: {fits}; sweep fewer values"

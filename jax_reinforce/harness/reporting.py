@@ -21,6 +21,7 @@ __all__ = [
     "seed_returns_for_curve",
     "aggregate_metrics",
     "write_metrics_csv",
+    "csv_cell",
     "plot_learning_curve",
     "first_solved_iteration",
     "evaluation_table",
@@ -135,10 +136,14 @@ def first_solved_iteration(rows, num_seeds: int):
     return None
 
 
-def _fmt(value):
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.6g}"
-    return str(value)
+def csv_cell(value) -> str:
+    """``value`` as a CSV cell that reads back as the same number: a float's shortest ``repr`` (``0.1000001``,
+    not ``0.1``), ``nan``, ``inf``; an integer's digits; ``None`` empty; anything else its ``str``."""
+    if value is None:
+        return ""
+    if isinstance(value, float):  # np.float64 too, whose own repr is "np.float64(0.1)"
+        return "nan" if math.isnan(value) else repr(float(value))
+    return str(value)  # np.float32's str is its shortest repr as a float32
 
 
 def write_metrics_csv(path, rows) -> None:
@@ -150,7 +155,7 @@ def write_metrics_csv(path, rows) -> None:
     With no rows (a run that has not trained yet) the file holds the header.
     """
     columns = (*CSV_COLUMNS, *extra_columns(rows))
-    lines = [",".join(columns)] + [",".join(_fmt(row.get(k, 0)) for k in columns) for row in rows]
+    lines = [",".join(columns)] + [",".join(csv_cell(row.get(k, 0)) for k in columns) for row in rows]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
@@ -520,11 +525,9 @@ def best_setting(rows: list[dict]) -> int:
 
 
 def write_sweep_csv(path, rows: list[dict]) -> None:
-    """``sweep.csv``: :data:`SWEEP_COLUMNS`, one row per setting, written atomically (empty cells for None)."""
-    def cell(v):
-        return "" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v))
-
-    lines = [",".join(SWEEP_COLUMNS)] + [",".join(cell(row[k]) for k in SWEEP_COLUMNS) for row in rows]
+    """``sweep.csv``: :data:`SWEEP_COLUMNS`, one row per setting, written atomically (:func:`csv_cell`: exact numbers,
+    empty cells for None)."""
+    lines = [",".join(SWEEP_COLUMNS)] + [",".join(csv_cell(row[k]) for k in SWEEP_COLUMNS) for row in rows]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 

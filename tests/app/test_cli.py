@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from jax_reinforce import Config
+from jax_reinforce.core.config import FLAGS
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ROOT / "scripts" / "train.py"
@@ -316,3 +317,79 @@ def test_evaluate_refuses_bad_input_in_one_line(existing_run, tmp_path, script_e
         assert_refused(run(EVALUATE, args, script_env), *fragments, prog="evaluate.py")
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "dir.gif", "empty"]
+
+
+# ------------------------------------------------------------------ integers and negative numbers in every flag (issue 26)
+
+
+def _load_evaluate_script():
+    spec = importlib.util.spec_from_file_location("evaluate_script", EVALUATE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _integer_flags(parser) -> list[str]:
+    """The flags whose type is :func:`jax_reinforce.app.cli.int_flag`'s parser."""
+    return [a.option_strings[0] for a in parser._actions if getattr(a.type, "__qualname__", "") == "int_flag.<locals>.parse"]
+
+
+@pytest.mark.parametrize("text", ["²", "١٢", "1_0", "0x10", "٣"])
+def test_every_integer_flag_takes_ascii_digits_and_refuses_the_rest_in_one_line(text, monkeypatch):
+    """``'²'.isdigit()`` is true and ``int('²')`` fails; ``int('١٢')`` is 12: each flag says what it allows."""
+    from jax_reinforce.app.cli import UsageError, _jax_settings_problem
+    from jax_reinforce.harness.devices import _parse_coordinator, select_devices
+
+    for parser, before in ((_load_train_script().build_parser(), []), (_load_evaluate_script().build_parser(), ["d"])):
+        flags = _integer_flags(parser)
+        assert len(flags) >= 3, flags
+        for flag in flags:
+            with pytest.raises(UsageError, match=rf"^{flag} must be an integer .*; got {text!r}$"):
+                parser.parse_args([*before, flag, text])
+    for field in ("num_envs", "num_seeds", "iterations", "seed", "rollout_steps", "hidden", "value_hidden"):
+        with pytest.raises(ValueError, match=rf"^{field} \("):
+            Config.from_flags({field: text})
+    with pytest.raises(ValueError, match=r"^devices \(--devices\) must be 'all' or an integer in \[1, \d+\]; got "):
+        select_devices(text)
+    with pytest.raises(ValueError, match=r"^coordinator \(--coordinator\) must be HOST:PORT"):
+        _parse_coordinator(f"127.0.0.1:{text}")
+    monkeypatch.setenv("XLA_FLAGS", f"--xla_force_host_platform_device_count={text}")
+    assert _jax_settings_problem().startswith("XLA_FLAGS's --xla_force_host_platform_device_count=")
+
+
+def test_a_value_starting_with_a_minus_and_a_number_is_a_value_for_every_flag():
+    """``--lr -0,0.1`` was argparse's "expected one argument": now the flag's own check answers."""
+    from jax_reinforce.app.cli import UsageError, config_from_args
+
+    parser = _load_train_script().build_parser()
+    valued = [f.flag for f in FLAGS if not isinstance(getattr(Config(), f.field), bool)]  # not --stop-when-solved
+    for flag in valued + _integer_flags(parser):
+        for text in ("-1", "-0,0.1", "-1e-3", "-.5", "-inf"):
+            try:
+                parser.parse_args([flag, text])
+            except UsageError as error:  # the flag's own check of its value: an integer flag's
+                assert str(error).startswith(f"{flag} must be an integer"), (flag, text, str(error))
+    with pytest.raises(ValueError) as error:
+        config_from_args(parser.parse_args(["--lr", "-0,0.1"]))
+    assert str(error.value) == "learning_rate (--lr) must be a finite number > 0; got -0.0"
+    with pytest.raises(ValueError, match=r"^seed \(--seed\) must be an integer in \[0, 2\*\*32\); got -1$"):
+        config_from_args(parser.parse_args(["--seed", "-1"]))
+
+
+def test_evaluate_names_a_sweeps_best_agent_by_its_setting_and_seed(tmp_path, monkeypatch, capsys):
+    """The GIF of a sweep's best agent said "seed 5" for agent 5, setting 2's seed 1 (issue 26, item 20)."""
+    import jax_reinforce.harness.checkpoint as checkpoint_module
+    import jax_reinforce.harness.evaluation as evaluation_module
+
+    sweep = Config(hidden=(8,), num_seeds=2, learning_rate=(0.01, 0.02, 0.03, 0.04))
+    params = [{"w": np.zeros((8, 4, 8), np.float32), "b": np.zeros((8, 8), np.float32)},
+              {"w": np.zeros((8, 8, 2), np.float32), "b": np.zeros((8, 2), np.float32)}]
+    returns = np.zeros((8, 1))
+    returns[5] = 9.0
+    monkeypatch.setattr(checkpoint_module, "load_checkpoint", lambda run_dir: (params, sweep))
+    monkeypatch.setattr(evaluation_module, "evaluate_policies", lambda *args, **kwargs: {"gymnasium": returns,
+                                                                                         "gymnax": returns})
+    gif = tmp_path / "best.gif"
+    assert _load_evaluate_script().main([str(tmp_path), "--episodes", "1", "--gif", str(gif)]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gif: ")]
+    assert line.startswith(f"gif: {gif} (setting 2 seed 1, one episode, return "), line

@@ -68,3 +68,27 @@ def test_docs_cli_md_holds_the_generated_flags_table():
     table = text[text.index(start) + len(start):text.index(end)].strip("\n") + "\n"
     assert table == flags_table(), ("docs/cli.md's flags table is stale: replace it with the output of "
                                     "python -c 'from jax_reinforce.app.cli import flags_table; print(flags_table())'")
+
+
+def test_numpy_scalars_are_numbers_wherever_python_numbers_are(tmp_path):
+    """``Config(learning_rate=np.float32(0.1))`` and ``train_run(eval_episodes=np.int64(2))`` (issue 26, item 18)."""
+    import json
+
+    import numpy as np
+
+    from jax_reinforce import train_run
+    from jax_reinforce.app.run import RunError
+
+    config = Config(learning_rate=np.float32(0.1), gamma=(np.float64(0.9), 0.99), num_seeds=np.int64(3),
+                    hidden=[np.int32(8)], seed=np.uint32(7), stop_when_solved=np.bool_(False),
+                    env_params={"gravity": np.float32(9.5)}, solve_threshold=np.int16(400))
+    assert config == Config(learning_rate=float(np.float32(0.1)), gamma=(0.9, 0.99), num_seeds=3, hidden=(8,),
+                            seed=7, stop_when_solved=False, env_params={"gravity": 9.5}, solve_threshold=400)
+    assert type(config.learning_rate) is float and type(config.num_seeds) is int
+    assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config  # stored exactly
+    with pytest.raises(ValueError, match=r"^learning_rate \(--lr\) must be a finite number > 0; got -0.5$"):
+        Config(learning_rate=np.float32(-0.5))
+    # The run's own counts: refused for the bad --devices, not for being NumPy integers.
+    with pytest.raises(RunError, match=r"^devices \(--devices\)"):
+        train_run(Config(hidden=(8,), num_seeds=2, iterations=1), tmp_path / "run", devices="many",
+                  chunk_iterations=np.int64(1), checkpoint_every=np.int32(0), eval_episodes=np.int64(2))

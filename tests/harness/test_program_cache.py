@@ -189,7 +189,7 @@ def test_the_cache_holds_only_jax_export_artefacts_and_json_and_the_module_no_pi
     exported = jax.export.deserialize(bytearray(entry.read_bytes()))
     assert exported.platforms == (jax.default_backend(),) and exported.in_avals[0].shape == (7,)
     assert json.loads((cache / f"{stem}.types.json").read_text()) == {
-        "sha256": hashlib.sha256(entry.read_bytes()).hexdigest(), "types": [f"{__name__}:Scaled"]}
+        "key": stem, "sha256": hashlib.sha256(entry.read_bytes()).hexdigest(), "types": [f"{__name__}:Scaled"]}
 
     tree = ast.parse(Path(program_cache.__file__).read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
@@ -423,34 +423,115 @@ _JAX_CACHE_PROCESS = textwrap.dedent('''
 ''')
 
 
-def test_corrupted_entries_of_both_caches_are_a_miss_in_a_fresh_process(tmp_path):
-    """JAX's persistent cache (``xla/``) and the exported programs (``programs/``) damaged: the same results."""
+def _run_cached(script, cache_dir, *args):
+    """Runs ``script`` with this checkout's package (not an installed one): ``(first word, the rest), stderr``."""
+    result = subprocess.run([sys.executable, str(script), str(cache_dir), *args], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split(" ", 1), result.stderr
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_corrupted_entries_of_both_caches_are_a_silent_miss_rewritten_in_a_fresh_process(tmp_path):
+    """JAX's persistent cache (``xla/``) and the exported programs (``programs/``) damaged: the same results, no
+    warning, and each entry written again (issue 26, item 12: JAX left a truncated entry and warned every run)."""
     script = tmp_path / "run.py"
     script.write_text(_JAX_CACHE_PROCESS)
     cache_dir = tmp_path / "cache"
-
-    def run():
-        result = subprocess.run([sys.executable, str(script), str(cache_dir)], capture_output=True, text=True,
-                                cwd=Path(__file__).resolve().parents[2], timeout=120)
-        assert result.returncode == 0, result.stderr[-2000:]
-        return result.stdout.split(" ", 1), result.stderr
-
-    (first, values), _ = run()
+    (first, values), _ = _run_cached(script, cache_dir)
     assert first == "traced"
-    (second, again), _ = run()
+    (second, again), _ = _run_cached(script, cache_dir)
     assert (second, again) == ("loaded", values)
     xla_entries = sorted((cache_dir / "xla").glob("*-cache"))
     assert xla_entries, "JAX's persistent cache wrote nothing"
     for number, entry in enumerate(xla_entries):
         data = entry.read_bytes()
-        entry.write_bytes([b"garbage" * 20, data[: len(data) // 2], _flip(data)][number % 3])
-    (damaged, after), stderr = run()
+        entry.write_bytes([b"garbage" * 20, data[: len(data) // 2], _flip(data), b""][number % 4])
+    (damaged, after), stderr = _run_cached(script, cache_dir)
     assert (damaged, after) == ("loaded", values)
-    assert "Error reading persistent compilation cache entry" in stderr  # JAX's warning: a miss, compiled again
+    assert "Error reading persistent compilation cache entry" not in stderr and "Warning" not in stderr, stderr
+    checked = program_cache.CheckedEntries(cache_dir / "xla")
+    assert all(checked.get(entry.name[: -len("-cache")]) for entry in xla_entries)  # each written again, whole
     for entry in _entries(cache_dir / "programs"):
         entry.write_bytes(_flip(entry.read_bytes()))
-    (retraced, last), _ = run()
+    (retraced, last), _ = _run_cached(script, cache_dir)
     assert (retraced, last) == ("traced", values)
+
+
+_TWO_PROGRAMS = textwrap.dedent('''
+    import sys
+    import jax, jax.numpy as jnp, numpy as np
+    from jax_reinforce.harness.compilation import compile_program, disable_program_cache, enable_compile_cache
+
+    assert enable_compile_cache(sys.argv[1]) == sys.argv[1]
+    disable_program_cache()  # JAX's cache alone
+    spec = (jax.ShapeDtypeStruct((3,), jnp.float32),)
+
+
+    def two(x):
+        return x + 1, x * 2
+
+
+    def three(x):
+        return x - 1, x * 3, x.sum()
+
+
+    x = np.ones(3, np.float32)
+    print("ran", [np.asarray(a).tolist() for a in (*compile_program("two", None, two, spec)(x),
+                                                   *compile_program("three", None, three, spec)(x))])
+''')
+
+
+def test_another_programs_entry_under_a_programs_key_in_jaxs_cache_is_a_miss_rewritten(tmp_path):
+    """A valid entry of another program copied under a program's key: JAX raised ``AssertionError: (2, 3)`` on
+    every run (issue 26, item 11); now it is a miss, compiled and written again, without a warning."""
+    script = tmp_path / "run.py"
+    script.write_text(_TWO_PROGRAMS)
+    cache_dir = tmp_path / "cache"
+    (_, values), _ = _run_cached(script, cache_dir)
+    (two,) = (cache_dir / "xla").glob("jit_two-*-cache")
+    (three,) = (cache_dir / "xla").glob("jit_three-*-cache")
+    three.write_bytes(two.read_bytes())
+    (_, again), stderr = _run_cached(script, cache_dir)
+    assert again == values and "Traceback" not in stderr and "Warning" not in stderr, stderr
+    assert program_cache.CheckedEntries(cache_dir / "xla").get(three.name[: -len("-cache")])  # written again, whole
+
+
+def test_a_full_disk_leaves_no_entry_and_no_error_in_jaxs_cache(tmp_path, monkeypatch):
+    """JAX wrote its entries in place, so a full disk left a truncated one; here an entry is written whole or not
+    at all, and one that cannot be written is simply missing."""
+    import errno
+
+    entries = program_cache.CheckedEntries(tmp_path)
+    entries.put("k", b"value")
+    assert entries.get("k") == b"value" and entries.get("other") is None
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(program_cache, "atomic_write_bytes", full)
+    entries.put("new", b"value")
+    assert entries.get("new") is None and sorted(p.name for p in tmp_path.iterdir()) == ["k-cache"]
+    (tmp_path / "k-cache").write_bytes((tmp_path / "k-cache").read_bytes()[:-1])  # truncated by hand
+    assert entries.get("k") is None and not (tmp_path / "k-cache").exists()
+
+
+def test_another_programs_entry_copied_under_a_programs_key_is_exported_again(cache):
+    """The program cache's own entries name their key: one copied from another program is never loaded."""
+    x = np.ones(7, np.float32)
+    first, first_calls = _counting(1.5)
+    second, second_calls = _counting(2.5)
+    compile_program("demo", "one", _fresh(first), (X,), compiler_options=OPTIONS)
+    expected = compile_program("demo", "two", _fresh(second), (X,), compiler_options=OPTIONS)(x)
+    one, two = (cache_key("demo", (d, program_cache._describe_specs((X,)), sorted(OPTIONS.items()),
+                                   jax.devices()[0].platform, jax.devices()[0].device_kind)) for d in ("one", "two"))
+    for suffix in (".jaxexport", ".types.json"):
+        (cache / (two + suffix)).write_bytes((cache / (one + suffix)).read_bytes())
+    again = compile_program("demo", "two", _fresh(second), (X,), compiler_options=OPTIONS)
+    assert len(second_calls) == 2 and _equal(again(x), expected)
+    assert json.loads((cache / (two + ".types.json")).read_text())["key"] == two
 
 
 def test_the_key_digests_the_users_own_code(tmp_path, monkeypatch, cache):

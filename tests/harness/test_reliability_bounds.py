@@ -383,3 +383,104 @@ def test_the_memory_bound_counts_another_networks_own_parameters_and_activations
     assert network_size(config, obs_dim, n_actions) == (count, 10 * 10 * 16 + 64 + 64)
     mlp = Config(env="Breakout-MinAtar", hidden=(64, 64))
     assert training_memory_bytes(config) > training_memory_bytes(mlp)  # 107k parameters and 1.7k activations
+
+
+# ---------------------------------------------------------------- D. a sweep's bounds count its agents (issue 26)
+
+SWEEP = Config(hidden=(8,), num_seeds=2, learning_rate=tuple(0.01 * k for k in range(1, 9)))  # 8 settings, 16 agents
+
+
+def test_a_sweeps_evaluation_bound_counts_its_agents_and_names_the_flag_typed(budget, monkeypatch):
+    per_agent = evaluation_memory_bytes(SWEEP, 1) // SWEEP.num_agents
+    episodes = budget // (per_agent * SWEEP.num_agents) + 1  # two seeds' worth fits, sixteen agents' does not
+    assert 2 * episodes * per_agent <= budget
+    for flag, name in (("--episodes", "episodes"), ("--eval-episodes", "eval_episodes")):
+        with pytest.raises(ValueError) as error:
+            check_evaluation_size(SWEEP, episodes, flag)
+        assert str(error.value) == (
+            f"{name} ({flag}) {episodes} for 16 agents (8 settings x 2 seeds) of up to 500 steps would need about "
+            f"{memory_module.format_bytes(16 * episodes * per_agent)} of memory to evaluate; this machine has 16 GiB: "
+            f"at most {episodes - 1} episodes per agent fit")
+    check_evaluation_size(SWEEP, episodes - 1)  # what it says fits, fits
+    monkeypatch.setattr(memory_module, "memory_budget_bytes", lambda: per_agent * 15)
+    with pytest.raises(ValueError, match=r": not even one episode per agent fits; evaluate fewer settings or seeds$"):
+        check_evaluation_size(SWEEP, 1)
+
+
+def test_train_run_refuses_a_sweeps_evaluation_before_any_work(budget, tmp_path):
+    from jax_reinforce import train_run
+
+    episodes = budget // evaluation_memory_bytes(SWEEP, 1) + 1
+    with pytest.raises(ValueError, match=r"^eval_episodes \(--eval-episodes\) \d+ for 16 agents \(8 settings x 2 "):
+        train_run(SWEEP, tmp_path / "run", eval_episodes=episodes)
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_py_refuses_a_sweeps_evaluation_in_one_line(budget, monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    import jax_reinforce.harness.checkpoint as checkpoint_module
+
+    params = [{"w": np.zeros((16, 4, 8), np.float32), "b": np.zeros((16, 8), np.float32)},
+              {"w": np.zeros((16, 8, 2), np.float32), "b": np.zeros((16, 2), np.float32)}]
+    monkeypatch.setattr(checkpoint_module, "load_checkpoint", lambda run_dir: (params, SWEEP))
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    episodes = budget // evaluation_memory_bytes(SWEEP, 1) + 1
+    assert script.main([str(tmp_path), "--episodes", str(episodes)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"evaluate.py: error: episodes (--episodes) {episodes} for 16 agents (8 "
+                                        f"settings x 2 seeds)") and err.count("\n") == 1, err
+
+
+def test_a_grid_of_too_many_settings_is_refused_as_such(budget, monkeypatch):
+    grid = Config(learning_rate=tuple(10.0 ** -k for k in range(1, 11)), gamma=tuple(k / 100 for k in range(100)),
+                  entropy_coef=tuple(k / 100 for k in range(100)), max_grad_norm=tuple(range(1, 1001)))
+    assert grid.num_settings == 10**8
+    per_agent = training_memory_bytes(Config(num_seeds=1))
+    with pytest.raises(ValueError) as error:
+        memory_module.check_training_memory(grid)
+    settings = budget // per_agent // grid.num_seeds
+    assert str(error.value).endswith(
+        f"this machine has 16 GiB: the 100000000 settings (10 values of --lr x 100 values of --gamma x 100 values of "
+        f"--entropy-coef x 1000 values of --max-grad-norm) are the problem: at most {settings} settings of 4 seeds "
+        f"fit; sweep fewer values"), str(error.value)
+    with pytest.raises(ValueError, match=r"are the problem: at most 3 agents fit in all, fewer than --num-seeds 4; "
+                                         r"sweep fewer values$"):
+        monkeypatch.setattr(memory_module, "memory_budget_bytes", lambda: per_agent * 3)
+        memory_module.check_training_memory(grid)
+
+
+@pytest.mark.parametrize("env_name", ["CartPole-v1", "Acrobot-v1"])
+def test_a_sweeps_settings_evaluated_together_in_gymnasium_equal_each_evaluated_alone(env_name, monkeypatch):
+    """Several settings share one vector environment (0.17 s per setting alone made 40,000 settings hours), and
+    each agent still meets the starts its seed meets in a run of its setting alone: bit for bit. The evaluation
+    says as it goes how far it got (a 40,000-setting sweep's printed nothing for 6 minutes: issue 26, item 20)."""
+    import jax_reinforce.harness.evaluation as evaluation_module
+    from jax_reinforce.harness.evaluation import evaluate_gymnasium
+
+    spec = make_env(env_name)
+    rng = np.random.default_rng(1)
+    settings, seeds, episodes = (5, 3, 4) if env_name.startswith("CartPole") else (3, 2, 2)
+    agents = settings * seeds
+    params = [{"w": rng.normal(size=(agents, spec.obs_dim, 4)), "b": rng.normal(size=(agents, 4))},
+              {"w": rng.normal(size=(agents, 4, spec.n_actions)), "b": np.zeros((agents, spec.n_actions))}]
+    alone = np.concatenate([evaluate_gymnasium([{k: v[g * seeds:(g + 1) * seeds] for k, v in layer.items()}
+                                                for layer in params], env_name, episodes, seed=7)
+                            for g in range(settings)])
+    together = evaluate_gymnasium(params, env_name, episodes, seed=7, period=seeds)
+    np.testing.assert_array_equal(together, alone)
+    if env_name.startswith("CartPole"):
+        monkeypatch.setattr(evaluation_module, "SETTINGS_ENVIRONMENTS", 2 * seeds * episodes)  # 2, 2 and 1 settings
+        monkeypatch.setattr(evaluation_module, "PROGRESS_EVERY_S", 0.0)
+        params32 = [{k: v.astype(np.float32) for k, v in layer.items()} for layer in params]
+        said = []
+        results = evaluate_policies(params32, spec, episodes, 7, num_seeds=seeds, progress=said.append)
+        assert said[0] == "greedy evaluation of 15 agents (5 settings x 3 seeds) x 4 episodes each, in gymnax, then gymnasium"
+        assert [line.split(", about ")[0] for line in said[1:]] == [
+            "greedy evaluation in gymnasium: 2/5 settings", "greedy evaluation in gymnasium: 4/5 settings"]
+        assert all(line.endswith(" left") for line in said[1:]), said
+        np.testing.assert_array_equal(results["gymnasium"], np.concatenate([evaluate_gymnasium(
+            [{k: v[g * seeds:(g + 1) * seeds] for k, v in layer.items()} for layer in params32], env_name, episodes,
+            seed=7) for g in range(settings)]))

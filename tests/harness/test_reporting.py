@@ -203,3 +203,25 @@ def test_nice_ticks_respect_a_minimum_step():
 def test_nice_ticks_refuse_an_empty_or_unbounded_range(low, high):
     with pytest.raises(ValueError):
         reporting._nice_ticks(low, high)
+
+
+def test_sweep_and_metrics_csv_print_every_float_exactly(tmp_path):
+    """``--lr 0.1,0.1000001`` (distinct in float32) is two settings: sweep.csv must show two values (issue 26, 17)."""
+    from jax_reinforce import Config
+
+    config = Config(hidden=(8,), num_seeds=1, learning_rate=(0.1, 0.1000001), gamma=1 / 3)
+    rows = [{k: 0 for k in reporting.SWEEP_COLUMNS} | {"setting": g, **setting, "max_grad_norm": "none",
+                                                      "final_return_median": np.float64(2 / 3),
+                                                      "env_steps_to_solve_median": None}
+            for g, setting in enumerate(config.settings())]
+    reporting.write_sweep_csv(tmp_path / "sweep.csv", rows)
+    lines = [line.split(",") for line in (tmp_path / "sweep.csv").read_text().splitlines()]
+    column = {name: i for i, name in enumerate(lines[0])}
+    assert [float(line[column["learning_rate"]]) for line in lines[1:]] == [0.1, 0.1000001]
+    assert {line[column["gamma"]] for line in lines[1:]} == {repr(1 / 3)}
+    assert {line[column["final_return_median"]] for line in lines[1:]} == {repr(2 / 3)}
+    assert {line[column["env_steps_to_solve_median"]] for line in lines[1:]} == {""}
+    reporting.write_metrics_csv(tmp_path / "metrics.csv", [{"loss_median": 1 / 7, "entropy_median": NAN,
+                                                           "grad_norm_median": np.float32(0.1)}])
+    cells = dict(zip(*(line.split(",") for line in (tmp_path / "metrics.csv").read_text().splitlines())))
+    assert (float(cells["loss_median"]), cells["entropy_median"], cells["grad_norm_median"]) == (1 / 7, "nan", "0.1")
