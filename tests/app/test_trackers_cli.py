@@ -63,8 +63,9 @@ def test_a_sweep_logs_each_setting(tmp_path):
     helpers, env, out = _helpers(), _env(tmp_path), tmp_path / "run"
     result = train([*TINY, "--iterations", "2", "--lr", "0.05,0.2", "--out", out, "--tensorboard"], env)
     assert result.returncode == 0, result.stderr[-3000:]
+    tb = helpers.scalars(out / "tensorboard")
     for g in (0, 1):
-        assert [step for step, _ in helpers.scalars(out / "tensorboard" / f"setting_{g}")["return_median"]] == [0, 1]
+        assert [step for step, _ in tb[f"setting_{g}/return_median"]] == [0, 1]
 
 
 def test_tracker_options_need_their_tracker_and_a_default_run_loads_no_tracker(tmp_path):
