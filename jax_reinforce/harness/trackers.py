@@ -41,6 +41,10 @@ TensorBoard file starts with a purge marker at the first step it writes
 it), so readers drop those orphans, and W&B refuses a step below one it
 already holds.
 
+An online W&B run is checked before anything is written
+(:func:`check_wandb_login`: the API key, and the server within
+:data:`WANDB_TIMEOUT_S`).
+
 In a multi-process job only process 0 logs: pass ``main_process=False``
 elsewhere (an empty :class:`Trackers` whose calls do nothing).
 """
@@ -55,6 +59,7 @@ import shutil
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,8 +67,8 @@ import numpy as np
 
 from jax_reinforce.harness.files import atomic_write_bytes
 
-__all__ = ["TRACKER_FILES", "TRACKER_STATE", "TrackerError", "Trackers", "check_trackers", "open_trackers",
-           "clear_tracker_files"]
+__all__ = ["TRACKER_FILES", "TRACKER_STATE", "TrackerError", "Trackers", "check_trackers", "check_wandb_login",
+           "open_trackers", "clear_tracker_files", "WANDB_TIMEOUT_S"]
 
 TRACKER_STATE = "trackers.json"
 TRACKER_FILES = ("tensorboard", "wandb", TRACKER_STATE)
@@ -71,6 +76,7 @@ TRACKER_FILES = ("tensorboard", "wandb", TRACKER_STATE)
 # tracker name -> (the module it imports, the command-line flag, the pyproject extra)
 _LIBRARIES = {"tensorboard": ("tensorboardX", "--tensorboard", "tensorboard"), "wandb": ("wandb", "--wandb", "wandb")}
 _WANDB_OPTIONS = ("project", "entity", "group", "name", "tags", "notes", "mode")
+WANDB_TIMEOUT_S = 15.0  # the longest an online W&B run waits for the server: the check before the run, and init
 
 
 class TrackerError(ValueError):
@@ -104,6 +110,64 @@ def check_trackers(*, tensorboard: bool = False, wandb: bool = False) -> None:
     for tracker, wanted in (("tensorboard", tensorboard), ("wandb", wandb)):
         if wanted and not _available(_LIBRARIES[tracker][0]):
             raise _missing(tracker)
+
+
+def _wandb_mode(options: dict) -> str | None:
+    """W&B's mode for ``options`` (checked): theirs, else ``WANDB_MODE``'s offline or disabled, else ``None``."""
+    unknown = sorted(set(options) - set(_WANDB_OPTIONS))
+    if unknown:
+        raise TrackerError(f"W&B options must be among {', '.join(_WANDB_OPTIONS)}; got {', '.join(unknown)}")
+    mode = options.get("mode")
+    if mode not in (None, "online", "offline", "disabled"):
+        raise TrackerError(f"W&B mode must be online, offline or disabled; got {mode!r}")
+    env = {"offline": "offline", "dryrun": "offline", "disabled": "disabled"}.get(os.environ.get("WANDB_MODE", ""))
+    return mode or env
+
+
+def check_wandb_login(options: dict | None, *, timeout_s: float | None = None, log=None) -> None:
+    """Refuses an online W&B run that could not start, for the caller to run before it writes anything.
+
+    No API key is found at once, without the network; otherwise W&B's
+    server checks the key, waited for at most ``timeout_s`` seconds
+    (``None``: :data:`WANDB_TIMEOUT_S`). An offline or disabled run
+    (``options["mode"]``, ``WANDB_MODE``, ``wandb offline``) passes at once.
+
+    Args:
+      options: :func:`open_trackers`' ``wandb`` (``None``: no W&B).
+      log: called with one line saying what is checked and for how long.
+
+    Raises:
+      TrackerError: one line naming what failed and what to do.
+    """
+    if options is None or _wandb_mode(options) in ("offline", "disabled"):
+        return
+    wandb = _import("wandb")
+    settings = wandb.setup().settings
+    if settings.mode in ("offline", "dryrun", "disabled"):
+        return
+    timeout_s = WANDB_TIMEOUT_S if timeout_s is None else timeout_s
+    host, outcome = settings.base_url, {}
+    otherwise = "or log without a network with WANDB_MODE=offline (upload later with wandb sync)"
+    if log is not None:
+        log(f"W&B: checking the API key with {host} (at most {timeout_s:g} s)")
+
+    def login():
+        try:
+            outcome["logged_in"] = wandb.login(prompt=False, verify=True)
+        except Exception as error:  # the server refused the key, or could not be reached
+            outcome["error"] = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+    checking = threading.Thread(target=login, name="wandb-login-check", daemon=True)
+    checking.start()
+    checking.join(timeout_s)
+    if checking.is_alive():
+        raise TrackerError(f"--wandb: W&B's server {host} did not answer within {timeout_s:g} s; check the "
+                           f"network (or WANDB_BASE_URL), {otherwise}")
+    if "error" in outcome:
+        raise TrackerError(f"--wandb: W&B could not check the API key with {host}: {outcome['error']}; check the "
+                           f"network and the key (wandb login), {otherwise}")
+    if not outcome["logged_in"]:
+        raise TrackerError(f"--wandb: no W&B API key for {host}: set WANDB_API_KEY or run wandb login, {otherwise}")
 
 
 def _import(tracker: str):
@@ -246,13 +310,7 @@ class _WandB:
 
     def __init__(self, run_dir: Path, options: dict, run_id: str | None, last_step: int | None,
                  config_dict: dict | None, labels):
-        unknown = sorted(set(options) - set(_WANDB_OPTIONS))
-        if unknown:
-            raise TrackerError(f"W&B options must be among {', '.join(_WANDB_OPTIONS)}; got {', '.join(unknown)}")
-        mode = options.get("mode")
-        if mode not in (None, "online", "offline", "disabled"):
-            raise TrackerError(f"W&B mode must be online, offline or disabled; got {mode!r}")
-        offline = mode == "offline" or (mode is None and os.environ.get("WANDB_MODE") in ("offline", "dryrun"))
+        offline = _wandb_mode(options) == "offline"
         if offline:  # offline means no network at all: W&B's crash reporter would send to its server
             os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
         wandb = _import("wandb")
@@ -264,7 +322,7 @@ class _WandB:
         try:
             self.run = wandb.init(dir=str(run_dir), id=run_id, resume="allow" if run_id else None,
                                   reinit="create_new", **{k: v for k, v in options.items() if v is not None},
-                                  settings=wandb.Settings(console="off", silent=True))
+                                  settings=wandb.Settings(console="off", silent=True, init_timeout=WANDB_TIMEOUT_S))
             # A resumed run may have grown (--iterations): the new values replace the old.
             self.run.config.update(config, allow_val_change=True)
         except Exception as error:  # the service's refusal (no API key, no network, ...) as one line
