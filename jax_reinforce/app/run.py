@@ -463,14 +463,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
                 check_evaluation_size(config, eval_episodes, "--eval-episodes")
         if devices is None and int(saved.get("env_shards", 1)) > 1:
             devices = _saved_devices(saved)
-        if tensorboard is None:
-            tensorboard = bool(saved.get("tensorboard", False))
-        if wandb is None:
-            wandb = saved.get("wandb")
-        if resume and (tensorboard or wandb is not None):
-            check_trackers(tensorboard=bool(tensorboard), wandb=wandb is not None)
-            if main_process:
-                check_wandb_login(wandb, log=log)
+        tensorboard, wandb = _run_trackers(tensorboard, wandb, saved, resume, main_process, log)
         devices = devices if isinstance(devices, list) else select_devices(devices, config.num_agents)
     except ValueError as error:
         problem = error
@@ -482,6 +475,20 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
                           compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb, metrics_fn)
     finally:
         lock.release()
+
+
+def _run_trackers(tensorboard, wandb, saved: dict, resume: bool, main_process: bool, log) -> tuple:
+    """``(tensorboard, wandb)``: those asked for, else on resume the run's own (``run.json``), checked (process 0
+    checks an online W&B run's login; a new run's was checked before its directory was touched)."""
+    if tensorboard is None:
+        tensorboard = bool(saved.get("tensorboard", False))
+    if wandb is None:
+        wandb = saved.get("wandb")
+    if resume and (tensorboard or wandb is not None):
+        check_trackers(tensorboard=bool(tensorboard), wandb=wandb is not None)
+        if main_process:
+            check_wandb_login(wandb, log=log)
+    return tensorboard, wandb
 
 
 class _RunWriter:
