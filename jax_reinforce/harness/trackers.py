@@ -27,15 +27,16 @@ Files, all in the run directory (:data:`TRACKER_FILES`):
   sweep's per-setting scalars are named ``setting_g/<name>`` (W&B draws each
   prefix as a section), the job's unprefixed; the settings' labels are in the
   W&B config under ``settings``.
-- ``trackers.json``: the W&B run id and, per tracker, the last step written.
+- ``trackers.json``: the W&B run id and, per tracker, the last step it keeps.
 
 Steps are iterations. A resumed run (``resume=True``) continues the same W&B
 run id and writes only steps after the last one recorded, so nothing is
 logged twice: the caller may log every iteration of the restored history
 again (a tracker first opened on resume then receives all of it). A step
-is recorded only once it is on disk: :meth:`Trackers.flush` appends and
-syncs the event file before it writes ``trackers.json``. Steps a killed
-process wrote after the last record are recorded nowhere; the resumed
+is recorded only once it is kept: :meth:`Trackers.flush` appends and syncs
+the event file before it writes ``trackers.json``; W&B's steps are recorded
+when its run is finished (:meth:`Trackers.close`). Steps a killed process
+wrote after the last record are recorded nowhere, and sent again; the resumed
 TensorBoard file starts with a purge marker at the first step it writes
 (TensorBoard's own mechanism, as ``SummaryWriter(purge_step=...)`` writes
 it), so readers drop those orphans, and W&B refuses a step below one it
@@ -247,6 +248,7 @@ class _TensorBoard:
     """
 
     name = "tensorboard"
+    durable_at_flush = True
 
     def __init__(self, root: Path, last_step: int | None, resume: bool, config_dict: dict | None, labels):
         _import("tensorboard")
@@ -307,6 +309,7 @@ class _WandB:
     """One W&B run for the whole job; its id kept in the tracker state, so a resume continues it."""
 
     name = "wandb"
+    durable_at_flush = False  # its steps are its service's once the run is finished (Trackers.flush)
 
     def __init__(self, run_dir: Path, options: dict, run_id: str | None, last_step: int | None,
                  config_dict: dict | None, labels):
@@ -414,10 +417,14 @@ class Trackers:
         self._pending.append((step, setting, values))
 
     def flush(self) -> None:
-        """Writes the logged steps in order, flushes the files, then records each tracker's last step.
+        """Writes the logged steps in order, flushes the files, then records the last step each holds for good.
 
         Log every setting of a step before the flush that writes it: a step
-        already written is not written again.
+        already written is not written again. TensorBoard's steps are on
+        disk when the flush returns; W&B's are its service's only once the
+        run is finished (its offline file is written in blocks, and its
+        upload runs behind), so they are recorded at :meth:`close`, and a
+        process killed before then has a resume send them again.
         """
         if not self._backends or not self._pending:
             return
@@ -431,8 +438,12 @@ class Trackers:
                     backend.write(step, entries)
                     backend.last_step = step
             backend.flush()
+        self._record([b for b in self._backends if b.durable_at_flush])
+
+    def _record(self, backends) -> None:
+        """Writes ``trackers.json`` with the last step of each of ``backends``."""
         self._state["last_step"] = {**self._state.get("last_step", {}),
-                                    **{b.name: b.last_step for b in self._backends if b.last_step is not None}}
+                                    **{b.name: b.last_step for b in backends if b.last_step is not None}}
         _write_state(self.run_dir, self._state)
 
     def close(self, exit_code: int = 0) -> None:
@@ -451,6 +462,8 @@ class Trackers:
             self._closed = True
             for backend in self._backends:
                 backend.close(exit_code)
+            if self._backends:
+                self._record(self._backends)
 
     def describe(self) -> list[str]:
         """One line per tracker: where it writes and how to look (for the command line to print)."""

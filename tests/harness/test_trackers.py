@@ -277,6 +277,27 @@ def test_wandb_resume_continues_the_same_run_id_without_duplicated_steps(tmp_pat
         "last_step": {"tensorboard": 4, "wandb": 5}, "wandb_run_id": run_id}
 
 
+def test_wandb_steps_of_a_process_killed_after_a_flush_are_sent_again_on_resume(tmp_path, wandb_offline):
+    # Issue 26 (trackers lose nothing): after a kill, W&B's offline file held only its header, yet
+    # trackers.json recorded the steps, so a resume never sent them again.
+    code = ("import os\nfrom jax_reinforce.harness.trackers import open_trackers\n"
+            f"trackers = open_trackers({str(tmp_path)!r}, wandb={wandb_offline!r})\n"
+            "for step in range(3):\n"
+            "    trackers.log(step, {'return_median': float(step)})\n"
+            "trackers.flush()\n"
+            "os._exit(0)\n")  # killed right after the flush: no finish
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}  # its own W&B service, as a new process has
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
+    assert "wandb" not in json.loads((tmp_path / TRACKER_STATE).read_text())["last_step"]
+    with open_trackers(tmp_path, wandb=wandb_offline, resume=True) as resumed:
+        for step in range(5):
+            resumed.log(step, {"return_median": float(step)})
+    killed, finished = offline_runs(tmp_path)
+    steps = [r.history.step.num for r in _read_records(killed) if r.WhichOneof("record_type") == "history"]
+    assert sorted({*steps, *(h["_step"] for h in wandb_history(finished))}) == [0, 1, 2, 3, 4]
+    assert json.loads((tmp_path / TRACKER_STATE).read_text())["last_step"] == {"wandb": 4}
+
+
 def test_a_tracker_first_opened_on_resume_receives_the_whole_history(tmp_path, wandb_offline):
     with open_trackers(tmp_path, tensorboard=True) as trackers:
         for step in range(3):
