@@ -199,19 +199,22 @@ def test_tensorboard_steps_recorded_by_a_flush_are_in_the_file_when_the_process_
 def test_tensorboard_open_files_and_threads_do_not_grow_with_the_settings(tmp_path):
     # Issue 26.14: one event writer, a file and a thread, per setting ran out of files in large sweeps.
     def held(num_settings: int) -> tuple[int, int]:
+        """The open files and threads the trackers of ``num_settings`` settings hold after their flushes."""
+        before = len(os.listdir("/proc/self/fd")), threading.active_count()
         trackers = open_trackers(tmp_path / str(num_settings), tensorboard=True,
                                  settings=[f"lr={g}" for g in range(num_settings)])
         for step in range(2):
             for setting in range(num_settings):
                 trackers.log(step, row(step, setting), setting=setting)
             trackers.flush()
-        counts = len(os.listdir("/proc/self/fd")), threading.active_count()
+        during = len(os.listdir("/proc/self/fd")), threading.active_count()
         trackers.close()
-        return counts
+        return during[0] - before[0], during[1] - before[1]
 
     for n in (1, 300):
         (tmp_path / str(n)).mkdir()
-    assert held(1) == held(300)
+    (files_one, threads_one), (files_many, threads_many) = held(1), held(300)
+    assert files_many <= files_one + 2 and threads_many <= threads_one + 2  # before: about 900 files and 600 threads more
     assert scalars(tmp_path / "300" / "tensorboard")["setting_299/return_median"] == [(0, 299.0), (1, 309.0)]
 
 
