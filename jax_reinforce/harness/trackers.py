@@ -140,12 +140,13 @@ def check_wandb_login(options: dict | None, *, timeout_s: float | None = None, l
     Raises:
       TrackerError: one line naming what failed and what to do.
     """
-    if options is None or _wandb_mode(options) in ("offline", "disabled"):
+    mode = None if options is None else _wandb_mode(options)
+    if options is None or mode in ("offline", "disabled"):
         return
     wandb = _import("wandb")
     settings = wandb.setup().settings
-    if settings.mode in ("offline", "dryrun", "disabled"):
-        return
+    if (mode is None and settings.mode in ("offline", "dryrun", "disabled")) or wandb.run is not None:
+        return  # W&B's own settings say offline, or a run of this process already logged in
     timeout_s = WANDB_TIMEOUT_S if timeout_s is None else timeout_s
     host, outcome = settings.base_url, {}
     otherwise = "or log without a network with WANDB_MODE=offline (upload later with wandb sync)"
