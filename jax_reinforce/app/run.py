@@ -40,7 +40,7 @@ from jax_reinforce.harness.files import remove_stale_temporaries, write_json
 from jax_reinforce.harness.memory import check_training_memory
 from jax_reinforce.harness.reporting import BEST_RULE, aggregate_metrics, best_setting, evaluation_table, extra_columns
 from jax_reinforce.harness.reporting import first_solved_iteration, plot_learning_curve, plot_sweep, setting_label, sweep_rows, write_metrics_csv, write_sweep_csv
-from jax_reinforce.harness.trackers import check_trackers, clear_tracker_files, open_trackers
+from jax_reinforce.harness.trackers import check_trackers, check_wandb_login, clear_tracker_files, open_trackers
 
 __all__ = ["RUN_FILES", "RunError", "RunResult", "RunLock", "StopSignals", "prepare_run_dir", "train_run",
            "report_lines"]
@@ -454,6 +454,8 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
             check_training_memory(config)
             if eval_episodes:
                 check_evaluation_size(config, eval_episodes, "--eval-episodes")
+        if main_process and not resume:  # an online W&B run that cannot start: before the run directory is touched
+            check_wandb_login(wandb, log=log)
         out, config = prepare_run_dir(config, out, resume=resume, overwrite=overwrite, typed_fields=typed_fields,
                                       writer=main_process, lock=lock, env_spec=env_spec)
         saved = _saved_run_flags(Path(out)) if resume else {}
@@ -465,12 +467,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
                 check_evaluation_size(config, eval_episodes, "--eval-episodes")
         if devices is None and int(saved.get("env_shards", 1)) > 1:
             devices = _saved_devices(saved)
-        if tensorboard is None:
-            tensorboard = bool(saved.get("tensorboard", False))
-        if wandb is None:
-            wandb = saved.get("wandb")
-        if resume and (tensorboard or wandb is not None):
-            check_trackers(tensorboard=bool(tensorboard), wandb=wandb is not None)
+        tensorboard, wandb = _run_trackers(tensorboard, wandb, saved, resume, main_process, log)
         devices = devices if isinstance(devices, list) else select_devices(devices, config.num_agents)
     except ValueError as error:
         problem = error
@@ -482,6 +479,20 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
                           compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb, metrics_fn)
     finally:
         lock.release()
+
+
+def _run_trackers(tensorboard, wandb, saved: dict, resume: bool, main_process: bool, log) -> tuple:
+    """``(tensorboard, wandb)``: those asked for, else on resume the run's own (``run.json``), checked (process 0
+    checks an online W&B run's login; a new run's was checked before its directory was touched)."""
+    if tensorboard is None:
+        tensorboard = bool(saved.get("tensorboard", False))
+    if wandb is None:
+        wandb = saved.get("wandb")
+    if resume and (tensorboard or wandb is not None):
+        check_trackers(tensorboard=bool(tensorboard), wandb=wandb is not None)
+        if main_process:
+            check_wandb_login(wandb, log=log)
+    return tensorboard, wandb
 
 
 class _RunWriter:

@@ -13,30 +13,38 @@ module, or opening no tracker, imports neither ``tensorboardX`` nor
 
 Files, all in the run directory (:data:`TRACKER_FILES`):
 
-- ``tensorboard/``: TensorBoard event files, written with ``tensorboardX``
-  (``pip install -e ".[tensorboard]"``; view with ``tensorboard --logdir
-  RUN_DIR/tensorboard``, from the ``tensorboard`` package). A single run's
-  scalars are in ``tensorboard/`` itself; in a sweep, setting ``g``'s are in
-  ``tensorboard/setting_g/`` under the same names, so TensorBoard draws the
-  settings as runs on one chart, and scalars of the whole job (``setting=None``,
-  e.g. environment steps per second) stay in ``tensorboard/``.
+- ``tensorboard/``: TensorBoard event files, one per process that logged
+  (``pip install -e ".[tensorboard]"`` installs ``tensorboardX``, whose
+  protocol buffers they use; view with ``tensorboard --logdir
+  RUN_DIR/tensorboard``, from the ``tensorboard`` package). In a sweep,
+  setting ``g``'s scalars are named ``setting_g/<name>`` (as in W&B), the
+  whole job's (``setting=None``, e.g. environment steps per second) keep
+  their names, and the text ``settings`` gives each setting's label: one
+  file, one open file while it is appended to, however many settings.
 - ``wandb/``: Weights & Biases' own directory (``wandb.init(dir=RUN_DIR)``;
   ``pip install -e ".[wandb]"``); an offline run is
   ``wandb/offline-run-<time>-<id>/``, uploaded later with ``wandb sync``. A
   sweep's per-setting scalars are named ``setting_g/<name>`` (W&B draws each
   prefix as a section), the job's unprefixed; the settings' labels are in the
   W&B config under ``settings``.
-- ``trackers.json``: the W&B run id and, per tracker, the last step written.
+- ``trackers.json``: the W&B run id and, per tracker, the last step it keeps.
 
 Steps are iterations. A resumed run (``resume=True``) continues the same W&B
 run id and writes only steps after the last one recorded, so nothing is
 logged twice: the caller may log every iteration of the restored history
-again (a tracker first opened on resume then receives all of it). Steps
-written by a killed process after its last :meth:`Trackers.flush` are
-recorded nowhere; the resumed TensorBoard writer starts with a purge marker
-at the first step it writes (TensorBoard's own mechanism,
-``SummaryWriter(purge_step=...)``), so readers drop those orphans, and W&B
-refuses a step below one it already holds.
+again (a tracker first opened on resume then receives all of it). A step
+is recorded only once it is kept: :meth:`Trackers.flush` appends and syncs
+the event file before it writes ``trackers.json``; W&B's steps are recorded
+when its run is finished (:meth:`Trackers.close`). Steps a killed process
+wrote after the last record are recorded nowhere, and sent again; the resumed
+TensorBoard file starts with a purge marker at the first step it writes
+(TensorBoard's own mechanism, as ``SummaryWriter(purge_step=...)`` writes
+it), so readers drop those orphans, and W&B refuses a step below one it
+already holds.
+
+An online W&B run is checked before anything is written
+(:func:`check_wandb_login`: the API key, and the server within
+:data:`WANDB_TIMEOUT_S`).
 
 In a multi-process job only process 0 logs: pass ``main_process=False``
 elsewhere (an empty :class:`Trackers` whose calls do nothing).
@@ -49,14 +57,19 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
+import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from jax_reinforce.harness.files import atomic_write_bytes
 
-__all__ = ["TRACKER_FILES", "TRACKER_STATE", "TrackerError", "Trackers", "check_trackers", "open_trackers",
-           "clear_tracker_files"]
+__all__ = ["TRACKER_FILES", "TRACKER_STATE", "TrackerError", "Trackers", "check_trackers", "check_wandb_login",
+           "open_trackers", "clear_tracker_files", "WANDB_TIMEOUT_S"]
 
 TRACKER_STATE = "trackers.json"
 TRACKER_FILES = ("tensorboard", "wandb", TRACKER_STATE)
@@ -64,6 +77,7 @@ TRACKER_FILES = ("tensorboard", "wandb", TRACKER_STATE)
 # tracker name -> (the module it imports, the command-line flag, the pyproject extra)
 _LIBRARIES = {"tensorboard": ("tensorboardX", "--tensorboard", "tensorboard"), "wandb": ("wandb", "--wandb", "wandb")}
 _WANDB_OPTIONS = ("project", "entity", "group", "name", "tags", "notes", "mode")
+WANDB_TIMEOUT_S = 15.0  # the longest an online W&B run waits for the server: the check before the run, and init
 
 
 class TrackerError(ValueError):
@@ -97,6 +111,65 @@ def check_trackers(*, tensorboard: bool = False, wandb: bool = False) -> None:
     for tracker, wanted in (("tensorboard", tensorboard), ("wandb", wandb)):
         if wanted and not _available(_LIBRARIES[tracker][0]):
             raise _missing(tracker)
+
+
+def _wandb_mode(options: dict) -> str | None:
+    """W&B's mode for ``options`` (checked): theirs, else ``WANDB_MODE``'s offline or disabled, else ``None``."""
+    unknown = sorted(set(options) - set(_WANDB_OPTIONS))
+    if unknown:
+        raise TrackerError(f"W&B options must be among {', '.join(_WANDB_OPTIONS)}; got {', '.join(unknown)}")
+    mode = options.get("mode")
+    if mode not in (None, "online", "offline", "disabled"):
+        raise TrackerError(f"W&B mode must be online, offline or disabled; got {mode!r}")
+    env = {"offline": "offline", "dryrun": "offline", "disabled": "disabled"}.get(os.environ.get("WANDB_MODE", ""))
+    return mode or env
+
+
+def check_wandb_login(options: dict | None, *, timeout_s: float | None = None, log=None) -> None:
+    """Refuses an online W&B run that could not start, for the caller to run before it writes anything.
+
+    No API key is found at once, without the network; otherwise W&B's
+    server checks the key, waited for at most ``timeout_s`` seconds
+    (``None``: :data:`WANDB_TIMEOUT_S`). An offline or disabled run
+    (``options["mode"]``, ``WANDB_MODE``, ``wandb offline``) passes at once.
+
+    Args:
+      options: :func:`open_trackers`' ``wandb`` (``None``: no W&B).
+      log: called with one line saying what is checked and for how long.
+
+    Raises:
+      TrackerError: one line naming what failed and what to do.
+    """
+    mode = None if options is None else _wandb_mode(options)
+    if options is None or mode in ("offline", "disabled"):
+        return
+    wandb = _import("wandb")
+    settings = wandb.setup().settings
+    if (mode is None and settings.mode in ("offline", "dryrun", "disabled")) or wandb.run is not None:
+        return  # W&B's own settings say offline, or a run of this process already logged in
+    timeout_s = WANDB_TIMEOUT_S if timeout_s is None else timeout_s
+    host, outcome = settings.base_url, {}
+    otherwise = "or log without a network with WANDB_MODE=offline (upload later with wandb sync)"
+    if log is not None:
+        log(f"W&B: checking the API key with {host} (at most {timeout_s:g} s)")
+
+    def login():
+        try:
+            outcome["logged_in"] = wandb.login(prompt=False, verify=True)
+        except Exception as error:  # the server refused the key, or could not be reached
+            outcome["error"] = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+    checking = threading.Thread(target=login, name="wandb-login-check", daemon=True)
+    checking.start()
+    checking.join(timeout_s)
+    if checking.is_alive():
+        raise TrackerError(f"--wandb: W&B's server {host} did not answer within {timeout_s:g} s; check the "
+                           f"network (or WANDB_BASE_URL), {otherwise}")
+    if "error" in outcome:
+        raise TrackerError(f"--wandb: W&B could not check the API key with {host}: {outcome['error']}; check the "
+                           f"network and the key (wandb login), {otherwise}")
+    if not outcome["logged_in"]:
+        raise TrackerError(f"--wandb: no W&B API key for {host}: set WANDB_API_KEY or run wandb login, {otherwise}")
 
 
 def _import(tracker: str):
@@ -133,49 +206,101 @@ def _setting_name(setting: int) -> str:
     return f"setting_{setting}"
 
 
+def crc32c_tables(n: int) -> np.ndarray:
+    """``tables[j, b]``: the CRC-32C register (Castagnoli, reflected polynomial 0x82F63B78) after byte ``b``
+    and then ``j`` zero bytes, ``(n, 256)`` uint32; ``tables[0]`` is the usual byte table."""
+    byte = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        byte = np.where(byte & 1, (byte >> 1) ^ np.uint32(0x82F63B78), byte >> 1)
+    tables = np.empty((n, 256), np.uint32)
+    tables[0] = byte
+    for j in range(1, n):
+        tables[j] = (tables[j - 1] >> 8) ^ byte[tables[j - 1] & 0xFF]
+    return tables
+
+
+def masked_crc32c(tables: np.ndarray, data: bytes) -> int:
+    """TFRecord's checksum of ``data``: CRC-32C, then masked ``((c >> 15 | c << 17) + 0xA282EAD8) mod 2**32``.
+
+    The CRC is linear over GF(2) and the tables map byte 0 to 0, so a block of ``n = len(tables)``
+    bytes moves the register ``c`` to ``xor_k tables[n-1-k, block[k]]`` (every block at once, in
+    NumPy) xor the same sum over ``c``'s own four bytes; the tail goes byte by byte. Equal to
+    tensorboardX's byte loop (``tests/harness/test_trackers.py``), faster (``docs/performance.md``).
+    """
+    n, buf, crc = len(tables), np.frombuffer(data, np.uint8), 0xFFFFFFFF
+    full = len(buf) - len(buf) % n
+    if full:
+        t0, t1, t2, t3 = (tables[n - 1 - k].tolist() for k in range(4))
+        for moved in np.bitwise_xor.reduce(tables[::-1][np.arange(n), buf[:full].reshape(-1, n)], axis=1).tolist():
+            crc = moved ^ t0[crc & 255] ^ t1[crc >> 8 & 255] ^ t2[crc >> 16 & 255] ^ t3[crc >> 24]
+    byte = tables[0].tolist()
+    for b in buf[full:].tolist():
+        crc = byte[(crc ^ b) & 255] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
 class _TensorBoard:
-    """Event files under ``root``, one writer per directory (the job's, each setting's)."""
+    """One event file per process under ``root``, every setting's scalars in it (``setting_g/<name>``).
+
+    Written without tensorboardX's writer thread and queue: :meth:`write` builds the events, :meth:`flush`
+    appends them and syncs the file. A step is on disk when :meth:`flush` returns, and one file, opened
+    only while it is appended to, serves any number of settings.
+    """
 
     name = "tensorboard"
+    durable_at_flush = True
 
     def __init__(self, root: Path, last_step: int | None, resume: bool, config_dict: dict | None, labels):
-        self.tbx = _import("tensorboard")
-        self.root, self.last_step, self.labels, self.writers = root, last_step, labels, {}
-        # A resumed writer first marks its first step: TensorBoard then drops the events at or after it
-        # in the older files of its directory (steps a killed process wrote after its last flush).
-        self.purge_step = last_step + 1 if last_step is not None else (0 if resume else None)
-        self.fresh = last_step is None
-        if self.fresh and config_dict is not None:
-            self._writer(None).add_text("config", "```\n" + json.dumps(config_dict, indent=1, default=str) + "\n```", 0)
-
-    def _writer(self, setting: int | None):
-        writer = self.writers.get(setting)
-        if writer is None:
-            logdir = self.root if setting is None else self.root / _setting_name(setting)
-            # The suffix orders the files of one second and keeps two writers' files apart
-            # (tensorboardX names a file by the second and the host only, and truncates a file of that name).
-            writer = self.tbx.SummaryWriter(str(logdir), purge_step=self.purge_step, flush_secs=3600,
-                                            max_queue=1000, filename_suffix=f".{time.time_ns()}")
-            self.writers[setting] = writer
-            if self.fresh and setting is not None and self.labels is not None:
-                writer.add_text("setting", self.labels[setting], 0)
-        return writer
+        _import("tensorboard")
+        self.text = importlib.import_module("tensorboardX.summary").text
+        pb = importlib.import_module("tensorboardX.proto.event_pb2")
+        self.Event, self.SessionLog = pb.Event, pb.SessionLog
+        self.Summary = importlib.import_module("tensorboardX.proto.summary_pb2").Summary
+        self.crc_tables = crc32c_tables(256)
+        self.root, self.last_step = root, last_step
+        now = time.time()
+        # Named as tensorboardX names its files; the nanoseconds keep two processes' files of one second apart.
+        self.path = root / f"events.out.tfevents.{int(now)}.{socket.gethostname()}.{time.time_ns()}"
+        self.pending = [self.Event(wall_time=now, file_version="brain.Event:2")]
+        # A resumed run's file first marks its first step: TensorBoard then drops the events at or after it in
+        # the older files (steps a killed process wrote after its last flush).
+        purge_step = last_step + 1 if last_step is not None else (0 if resume else None)
+        if purge_step is not None:
+            self.pending += [self.Event(wall_time=now, step=purge_step, file_version="brain.Event:2"),
+                             self.Event(wall_time=now, step=purge_step,
+                                        session_log=self.SessionLog(status=self.SessionLog.START))]
+        if last_step is None and config_dict is not None:
+            self.pending.append(self.Event(wall_time=now, step=0, summary=self.text(
+                "config", "```\n" + json.dumps(config_dict, indent=1, default=str) + "\n```")))
+        if last_step is None and labels is not None:
+            self.pending.append(self.Event(wall_time=now, step=0, summary=self.text(
+                "settings", "\n\n".join(f"{_setting_name(g)}: {label}" for g, label in enumerate(labels)))))
 
     def write(self, step: int, entries) -> None:
-        wall_time = time.time()
-        for setting, scalars in entries:
-            writer = self._writer(setting)
-            for name, value in scalars.items():
-                writer.add_scalar(name, float(value), step, walltime=wall_time)
+        values = [self.Summary.Value(tag=name if setting is None else f"{_setting_name(setting)}/{name}",
+                                     simple_value=float(value))
+                  for setting, scalars in entries for name, value in scalars.items()]
+        self.pending.append(self.Event(wall_time=time.time(), step=step, summary=self.Summary(value=values)))
 
     def flush(self) -> None:
-        for writer in self.writers.values():
-            writer.flush()
+        """Appends the pending events to the file (TFRecord framing) and syncs it."""
+        if not self.pending:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "ab") as f:
+            f.write(b"".join(self._record(event.SerializeToString()) for event in self.pending))
+            f.flush()
+            os.fsync(f.fileno())
+        self.pending = []
+
+    def _record(self, data: bytes) -> bytes:
+        header = struct.pack("<Q", len(data))
+        return (header + struct.pack("<I", masked_crc32c(self.crc_tables, header)) + data
+                + struct.pack("<I", masked_crc32c(self.crc_tables, data)))
 
     def close(self, exit_code: int) -> None:
-        for writer in self.writers.values():
-            writer.close()
-        self.writers = {}
+        self.flush()
 
     def describe(self) -> str:
         return f"TensorBoard: {self.root} (view: tensorboard --logdir {self.root})"
@@ -185,16 +310,11 @@ class _WandB:
     """One W&B run for the whole job; its id kept in the tracker state, so a resume continues it."""
 
     name = "wandb"
+    durable_at_flush = False  # its steps are its service's once the run is finished (Trackers.flush)
 
     def __init__(self, run_dir: Path, options: dict, run_id: str | None, last_step: int | None,
                  config_dict: dict | None, labels):
-        unknown = sorted(set(options) - set(_WANDB_OPTIONS))
-        if unknown:
-            raise TrackerError(f"W&B options must be among {', '.join(_WANDB_OPTIONS)}; got {', '.join(unknown)}")
-        mode = options.get("mode")
-        if mode not in (None, "online", "offline", "disabled"):
-            raise TrackerError(f"W&B mode must be online, offline or disabled; got {mode!r}")
-        offline = mode == "offline" or (mode is None and os.environ.get("WANDB_MODE") in ("offline", "dryrun"))
+        offline = _wandb_mode(options) == "offline"
         if offline:  # offline means no network at all: W&B's crash reporter would send to its server
             os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
         wandb = _import("wandb")
@@ -206,7 +326,7 @@ class _WandB:
         try:
             self.run = wandb.init(dir=str(run_dir), id=run_id, resume="allow" if run_id else None,
                                   reinit="create_new", **{k: v for k, v in options.items() if v is not None},
-                                  settings=wandb.Settings(console="off", silent=True))
+                                  settings=wandb.Settings(console="off", silent=True, init_timeout=WANDB_TIMEOUT_S))
             # A resumed run may have grown (--iterations): the new values replace the old.
             self.run.config.update(config, allow_val_change=True)
         except Exception as error:  # the service's refusal (no API key, no network, ...) as one line
@@ -298,10 +418,14 @@ class Trackers:
         self._pending.append((step, setting, values))
 
     def flush(self) -> None:
-        """Writes the logged steps in order, flushes the files, then records each tracker's last step.
+        """Writes the logged steps in order, flushes the files, then records the last step each holds for good.
 
         Log every setting of a step before the flush that writes it: a step
-        already written is not written again.
+        already written is not written again. TensorBoard's steps are on
+        disk when the flush returns; W&B's are its service's only once the
+        run is finished (its offline file is written in blocks, and its
+        upload runs behind), so they are recorded at :meth:`close`, and a
+        process killed before then has a resume send them again.
         """
         if not self._backends or not self._pending:
             return
@@ -315,8 +439,12 @@ class Trackers:
                     backend.write(step, entries)
                     backend.last_step = step
             backend.flush()
+        self._record([b for b in self._backends if b.durable_at_flush])
+
+    def _record(self, backends) -> None:
+        """Writes ``trackers.json`` with the last step of each of ``backends``."""
         self._state["last_step"] = {**self._state.get("last_step", {}),
-                                    **{b.name: b.last_step for b in self._backends if b.last_step is not None}}
+                                    **{b.name: b.last_step for b in backends if b.last_step is not None}}
         _write_state(self.run_dir, self._state)
 
     def close(self, exit_code: int = 0) -> None:
@@ -335,6 +463,8 @@ class Trackers:
             self._closed = True
             for backend in self._backends:
                 backend.close(exit_code)
+            if self._backends:
+                self._record(self._backends)
 
     def describe(self) -> list[str]:
         """One line per tracker: where it writes and how to look (for the command line to print)."""

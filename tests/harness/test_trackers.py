@@ -5,9 +5,11 @@ the missing-extra message, and no tracker library imported unless asked for."""
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -126,7 +128,7 @@ def test_tensorboard_scalars_read_back_with_tensorboards_reader(tmp_path):
     assert json.loads((tmp_path / TRACKER_STATE).read_text()) == {"last_step": {"tensorboard": 4}}
 
 
-def test_tensorboard_sweep_writes_each_setting_in_its_own_directory(tmp_path):
+def test_tensorboard_sweep_writes_every_setting_in_one_file_under_its_own_names(tmp_path):
     trackers = open_trackers(tmp_path, tensorboard=True, settings=["lr=0.1", "lr=0.3", "lr=1"])
     for setting in range(3):  # setting-major, as metrics.csv is: the steps are still written in order
         for step in range(3):
@@ -134,11 +136,23 @@ def test_tensorboard_sweep_writes_each_setting_in_its_own_directory(tmp_path):
     for step in range(3):
         trackers.log(step, {"env_steps_per_s": 1e6 * (step + 1)})
     trackers.close()
-    assert scalars(tmp_path / "tensorboard") == {"env_steps_per_s": [(s, 1e6 * (s + 1)) for s in range(3)]}
+    assert len(list((tmp_path / "tensorboard").iterdir())) == 1
+    got = scalars(tmp_path / "tensorboard")
+    assert set(got) == {"env_steps_per_s", *(f"setting_{g}/{name}" for g in range(3) for name in row(0))}
+    assert got["env_steps_per_s"] == [(s, 1e6 * (s + 1)) for s in range(3)]
     for setting in range(3):
-        got = scalars(tmp_path / "tensorboard" / f"setting_{setting}")
-        assert set(got) == set(row(0))
-        assert got["return_median"] == [(s, 10.0 * s + setting) for s in range(3)]
+        assert got[f"setting_{setting}/return_median"] == [(s, 10.0 * s + setting) for s in range(3)]
+
+
+def test_tensorboard_checksums_are_tfrecords_own():
+    import numpy as np
+    from tensorboardX.record_writer import masked_crc32c as reference
+
+    from jax_reinforce.harness.trackers import crc32c_tables, masked_crc32c
+
+    tables, data = crc32c_tables(8), np.random.default_rng(0).integers(0, 256, 100, np.uint8).tobytes()
+    for n in (0, 1, 3, 4, 7, 8, 9, 16, 17, 100):
+        assert masked_crc32c(tables, data[:n]) == reference(data[:n])
 
 
 def test_tensorboard_resume_writes_no_step_twice_and_drops_a_killed_process_orphans(tmp_path):
@@ -159,12 +173,49 @@ def test_tensorboard_resume_writes_no_step_twice_and_drops_a_killed_process_orph
             resumed.log(step, {**row(step, setting), "return_median": 10.0 * step + setting + 0.5}, setting=setting)
         resumed.log(step, {"env_steps_per_s": 2.0})
     resumed.close()
-    assert len(list((tmp_path / "tensorboard" / "setting_1").glob("events.out.tfevents.*"))) == 2
-    assert scalars(tmp_path / "tensorboard")["env_steps_per_s"] == [(s, 1.0 if s <= 3 else 2.0) for s in range(9)]
+    assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    got = scalars(tmp_path / "tensorboard")
+    assert got["env_steps_per_s"] == [(s, 1.0 if s <= 3 else 2.0) for s in range(9)]
     for setting in range(2):
-        got = scalars(tmp_path / "tensorboard" / f"setting_{setting}")["return_median"]
-        assert got == [(s, 10.0 * s + setting + (0.5 if s > 3 else 0.0)) for s in range(9)]
+        assert got[f"setting_{setting}/return_median"] == [(s, 10.0 * s + setting + (0.5 if s > 3 else 0.0))
+                                                           for s in range(9)]
     assert json.loads((tmp_path / TRACKER_STATE).read_text())["last_step"] == {"tensorboard": 8}
+
+
+def test_tensorboard_steps_recorded_by_a_flush_are_in_the_file_when_the_process_dies_right_after(tmp_path):
+    # Issue 26.4: the flush recorded last_step while the events still sat in tensorboardX's queue.
+    code = ("import os\nfrom jax_reinforce.harness.trackers import open_trackers\n"
+            f"trackers = open_trackers({str(tmp_path)!r}, tensorboard=True)\n"
+            "for step in range(20):\n"
+            "    trackers.log(step, {'return_median': 10.0 * step, 'loss_median': -1.0})\n"
+            "trackers.flush()\n"
+            "os._exit(0)\n")  # killed right after the flush: no close, no exit hook
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+    assert json.loads((tmp_path / TRACKER_STATE).read_text())["last_step"] == {"tensorboard": 19}
+    assert scalars(tmp_path / "tensorboard")["return_median"] == [(s, 10.0 * s) for s in range(20)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc/self/fd (Linux)")
+def test_tensorboard_open_files_and_threads_do_not_grow_with_the_settings(tmp_path):
+    # Issue 26.14: one event writer, a file and a thread, per setting ran out of files in large sweeps.
+    def held(num_settings: int) -> tuple[int, int]:
+        """The open files and threads the trackers of ``num_settings`` settings hold after their flushes."""
+        before = len(os.listdir("/proc/self/fd")), threading.active_count()
+        trackers = open_trackers(tmp_path / str(num_settings), tensorboard=True,
+                                 settings=[f"lr={g}" for g in range(num_settings)])
+        for step in range(2):
+            for setting in range(num_settings):
+                trackers.log(step, row(step, setting), setting=setting)
+            trackers.flush()
+        during = len(os.listdir("/proc/self/fd")), threading.active_count()
+        trackers.close()
+        return during[0] - before[0], during[1] - before[1]
+
+    for n in (1, 300):
+        (tmp_path / str(n)).mkdir()
+    (files_one, threads_one), (files_many, threads_many) = held(1), held(300)
+    assert files_many <= files_one + 2 and threads_many <= threads_one + 2  # before: about 900 files and 600 threads more
+    assert scalars(tmp_path / "300" / "tensorboard")["setting_299/return_median"] == [(0, 299.0), (1, 309.0)]
 
 
 def test_wandb_offline_run_files_history_and_config(tmp_path, wandb_offline):
@@ -229,6 +280,27 @@ def test_wandb_resume_continues_the_same_run_id_without_duplicated_steps(tmp_pat
         "last_step": {"tensorboard": 4, "wandb": 5}, "wandb_run_id": run_id}
 
 
+def test_wandb_steps_of_a_process_killed_after_a_flush_are_sent_again_on_resume(tmp_path, wandb_offline):
+    # Issue 26 (trackers lose nothing): after a kill, W&B's offline file held only its header, yet
+    # trackers.json recorded the steps, so a resume never sent them again.
+    code = ("import os\nfrom jax_reinforce.harness.trackers import open_trackers\n"
+            f"trackers = open_trackers({str(tmp_path)!r}, wandb={wandb_offline!r})\n"
+            "for step in range(3):\n"
+            "    trackers.log(step, {'return_median': float(step)})\n"
+            "trackers.flush()\n"
+            "os._exit(0)\n")  # killed right after the flush: no finish
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}  # its own W&B service, as a new process has
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
+    assert "wandb" not in json.loads((tmp_path / TRACKER_STATE).read_text())["last_step"]
+    with open_trackers(tmp_path, wandb=wandb_offline, resume=True) as resumed:
+        for step in range(5):
+            resumed.log(step, {"return_median": float(step)})
+    killed, finished = offline_runs(tmp_path)
+    steps = [r.history.step.num for r in _read_records(killed) if r.WhichOneof("record_type") == "history"]
+    assert sorted({*steps, *(h["_step"] for h in wandb_history(finished))}) == [0, 1, 2, 3, 4]
+    assert json.loads((tmp_path / TRACKER_STATE).read_text())["last_step"] == {"wandb": 4}
+
+
 def test_a_tracker_first_opened_on_resume_receives_the_whole_history(tmp_path, wandb_offline):
     with open_trackers(tmp_path, tensorboard=True) as trackers:
         for step in range(3):
@@ -291,7 +363,7 @@ def test_log_refuses_bad_steps_settings_and_values(tmp_path):
     trackers.close()
     with pytest.raises(RuntimeError):
         trackers.log(1, {"x": 1.0})
-    assert scalars(tmp_path / "tensorboard" / "setting_1") == {"x": [(0, 0.5)], "n": [(0, 3.0)]}
+    assert scalars(tmp_path / "tensorboard") == {"setting_1/x": [(0, 0.5)], "setting_1/n": [(0, 3.0)]}
     with pytest.raises(ValueError, match="setting must be None"):  # a single run's trackers take no setting
         Trackers(tmp_path, backends=[object()], num_settings=None).log(0, {"x": 1.0}, setting=0)
 
