@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="run directory (default: runs/<env>-<date>-<time>)")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    r.add_argument("--checkpoint-every", type=int_flag("--checkpoint-every", 0), default=0, help="also save the full training state every N iterations (default 0: at the start, on a signal and at the end)")
+    r.add_argument("--checkpoint-every", type=int_flag("--checkpoint-every", 0), default=None, help="also save the full training state every N iterations (default 0: at the start, on a signal and at the end; on --resume, the run's own)")
     r.add_argument("--chunk-iterations", type=int_flag("--chunk-iterations", 1), default=8, help="iterations per jitted call between progress updates; results do not depend on it (default 8)")
     r.add_argument("--eval-episodes", type=int_flag("--eval-episodes", 0), default=None, help="greedy evaluation episodes per seed in gymnax and gymnasium; 0 skips (default 100; on --resume, the run's own)")
     r.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=True, help="keep compiled programs in the user cache directory (default on)")

@@ -206,8 +206,9 @@ def path_problem(path, *, write: bool = False) -> str | None:
     that says little (``File exists`` for a link loop, a traceback for a long
     name), and says it as ``os.strerror`` does: a component longer than the
     filesystem allows (ENAMETOOLONG), a symbolic-link loop (ELOOP), a path
-    that may not be searched, read or (``write``) written (EACCES; for a
-    missing path, its nearest existing directory), a symbolic link to nothing.
+    that may not be searched, read or (``write``) written (EACCES, or EROFS
+    on a read-only file system; for a missing path, its nearest existing
+    directory), a symbolic link to nothing.
     A missing path, or one under a file, is left to the caller's own checks.
     """
     raw = os.fsencode(path)
@@ -224,7 +225,7 @@ def path_problem(path, *, write: bool = False) -> str | None:
         return error_words(error.errno)
     if is_dir is not None:  # it exists
         wanted = (os.R_OK | os.X_OK if is_dir else os.R_OK) | (os.W_OK if write else 0)
-        return None if os.access(path, wanted) else error_words(errno.EACCES)
+        return None if os.access(path, wanted) else _denied(path, wanted)
     missing = os.path.abspath(path)
     while not os.path.lexists(missing) or os.path.islink(missing) and not os.path.exists(missing):
         if os.path.islink(missing):
@@ -233,7 +234,16 @@ def path_problem(path, *, write: bool = False) -> str | None:
         missing = os.path.dirname(missing)
     if not write or not os.path.isdir(missing):
         return None
-    return None if os.access(missing, os.W_OK | os.X_OK) else f"{error_words(errno.EACCES)} ({shown_path(missing)})"
+    return None if os.access(missing, os.W_OK | os.X_OK) else f"{_denied(missing, os.W_OK | os.X_OK)} ({shown_path(missing)})"
+
+
+def _denied(path, wanted: int) -> str:
+    """Why ``os.access(path, wanted)`` failed: a read-only file system (EROFS) where only the write was, else EACCES."""
+    try:
+        read_only = bool(wanted & os.W_OK and os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return error_words(errno.EROFS if read_only and os.access(path, wanted & ~os.W_OK) else errno.EACCES)
 
 
 def check_path(flag: str, path, *, write: bool = False) -> None:

@@ -21,6 +21,7 @@ was wrong and what is allowed, before anything on disk is touched.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import time
@@ -32,7 +33,8 @@ import numpy as np
 from jax_reinforce.app.cli import SignalWatch, exit_with_line
 from jax_reinforce.core.config import DEFAULT_ENV, SWEEPABLE, Config, env_spec_of, flag_of, plain_number
 from jax_reinforce.core.policies import resolve_policy
-from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint_arrays, load_train_state
+from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint_arrays, load_run_flags
+from jax_reinforce.harness.checkpoint import load_train_state
 from jax_reinforce.harness.checkpoint import save_checkpoint
 from jax_reinforce.harness.compilation import compiler_options, enable_compile_cache
 from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies
@@ -129,24 +131,64 @@ def _holds_files(out: Path) -> bool:
 class RunLock:
     """An exclusive lock on a run directory for as long as a run uses it.
 
-    ``fcntl.flock`` on ``RUN_DIR/.lock``, which holds the owner's process id
-    and host. The operating system releases the lock when the process ends,
-    however it ends (``kill -9`` included), so no stale lock is ever left
-    (after a ``kill -9`` the unlocked file stays, harmless; a run that ends
-    removes it). In a multi-process job process 0 holds
-    it; on a shared filesystem, that filesystem must support ``flock``
-    (local disks do; NFS does through its lock manager).
+    ``fcntl.flock`` on the directory itself, held open for the run's life, so
+    no file can be deleted to take it twice. ``RUN_DIR/.lock`` names the owner
+    (process id and host) for the message a second run gets; the owner removes
+    it as it ends, and only if it is still the file it wrote. The operating
+    system releases the lock when the process ends, however it ends (``kill
+    -9`` included), so no stale lock is ever left (after a ``kill -9`` the
+    ``.lock`` file stays, harmless). In a multi-process job process 0 holds it.
+    A filesystem that cannot lock a directory (NFS, whose ``flock`` needs a
+    file open for writing) gets the lock on ``RUN_DIR/.lock`` instead, which
+    deleting that file would defeat; it must support ``flock`` (NFS does
+    through its lock manager).
     """
 
     NAME = ".lock"
 
     def __init__(self):
-        self.fd, self.path = None, None
+        self.fd, self.note, self.path = None, None, None
 
     def acquire(self, out: Path) -> None:
         """Takes the lock of ``out`` (an existing directory) at once, or raises :class:`RunError`."""
         import fcntl
         import socket
+
+        path, note = out / self.NAME, None
+        try:
+            fd = os.open(out, os.O_RDONLY)
+        except OSError as error:
+            raise RunError(f"--out {str(out)!r} cannot be locked: {error.strerror or error}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            self._refuse(out)
+        except OSError:  # a directory this filesystem cannot lock (NFS): the note file is the lock
+            os.close(fd)
+            fd = note = self._lock_file(out)
+        try:
+            note = os.open(path, os.O_RDWR | os.O_CREAT, 0o644) if note is None else note
+            os.ftruncate(note, 0)
+            os.pwrite(note, f"process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        except OSError as error:
+            for each in {fd, note} - {None}:
+                os.close(each)
+            raise RunError(f"--out {str(out)!r} cannot be locked: {error.strerror or error}") from None
+        self.fd, self.note, self.path = fd, note, path
+
+    def _refuse(self, out: Path):
+        time.sleep(0.05)  # the holder may be writing its name
+        try:
+            holder = (out / self.NAME).read_text(errors="replace").strip()
+        except OSError:  # removed by hand: the lock holds all the same
+            holder = ""
+        raise RunError(f"--out {str(out)!r} is in use by another run ({holder or 'another process'}); wait for it "
+                       f"to end or choose another --out") from None
+
+    def _lock_file(self, out: Path) -> int:
+        """``flock`` on ``RUN_DIR/.lock`` itself: a descriptor of the file at that path, locked."""
+        import fcntl
 
         path = out / self.NAME
         while True:
@@ -157,31 +199,28 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                time.sleep(0.05)  # the holder may be writing its name
-                holder = os.pread(fd, 256, 0).decode(errors="replace").strip() or "another process"
                 os.close(fd)
-                raise RunError(f"--out {str(out)!r} is in use by another run ({holder}); wait for it to end or "
-                               f"choose another --out") from None
+                self._refuse(out)
             try:
-                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    return fd
             except FileNotFoundError:
-                same = False
-            if same:
-                break
+                pass
             os.close(fd)  # its holder removed that file as we locked it: lock the current one
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        self.fd, self.path = fd, path
 
     def release(self) -> None:
-        """Removes the lock file and lets the directory go (closing the file releases the lock)."""
-        if self.fd is not None:
-            try:
+        """Removes ``RUN_DIR/.lock`` if it is still the file this run wrote, then lets the directory go."""
+        if self.fd is None:
+            return
+        try:
+            if os.path.samestat(os.fstat(self.note), os.stat(self.path)):
                 os.unlink(self.path)
-            except OSError:
-                pass
-            os.close(self.fd)
-            self.fd = None
+        except OSError:
+            pass
+        if self.note != self.fd:
+            os.close(self.note)
+        os.close(self.fd)  # releases the lock
+        self.fd = self.note = None
 
 
 def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
@@ -210,6 +249,8 @@ def prepare_run_dir(config: Config | None, out=None, *, resume: bool = False, ov
 
     if resume and overwrite:
         raise RunError("--resume and --overwrite exclude each other; choose one")
+    if out is not None and not isinstance(os.fspath(out) if isinstance(out, os.PathLike) else out, str):
+        raise RunError(f"--out must be a directory path, a str or a path; got {type(out).__name__} {out!r}")
     if out is not None and not str(out).strip():
         raise RunError(f"--out must be a directory path; got {str(out)!r}")
     if resume and out is None:
@@ -329,18 +370,31 @@ def _make_runner(config, env_spec, chunk, devices, metrics_fn=None):
 
 
 def _saved_run_flags(out: Path) -> dict:
-    """The run flags saved in ``out/run.json`` (``{}`` for a run of an older version)."""
+    """The run's own flags: those its checkpoint holds, or (a checkpoint of an older version) ``out/run.json``'s."""
     import json
 
-    try:
-        saved = json.loads((out / "run.json").read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        raise RunError(f"--resume: {out / 'run.json'} cannot be read ({error}); it is written whole, so it was "
-                       f"changed by hand: restore it or start a new run") from None
+    saved, source = load_run_flags(out), f"the checkpoint in {str(out)!r}"  # CheckpointError is a ValueError
+    if saved is None:
+        source = str(out / "run.json")
+        try:
+            saved = json.loads((out / "run.json").read_text())
+        except FileNotFoundError:
+            raise RunError(f"--resume: {str(out)!r} holds a checkpoint of an older version, without the run's own "
+                           f"flags, and no run.json, which then holds them (killed between the two writes?): its "
+                           f"devices and evaluation size are unknown; start a new run") from None
+        except (OSError, ValueError) as error:
+            raise RunError(f"--resume: {source} cannot be read ({error}); it is written whole, so it was changed "
+                           f"by hand: restore it or start a new run") from None
     if not isinstance(saved, dict):
-        raise RunError(f"--resume: {out / 'run.json'} must hold a JSON object; got {type(saved).__name__}")
+        raise RunError(f"--resume: {source} must hold a JSON object; got {type(saved).__name__}")
+    for name in ("eval_episodes", "checkpoint_every", "env_shards", "devices"):
+        least = int(name in ("env_shards", "devices"))
+        value = saved.get(name, least)
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise RunError(f"--resume: {source}: the run's {name} must be an integer >= {least}; got {value!r}")
+    if not isinstance(saved.get("tensorboard", False), bool) or not isinstance(saved.get("wandb"), (dict, type(None))):
+        raise RunError(f"--resume: {source}: the run's tensorboard must be true or false and its wandb an object "
+                       f"or null; got {saved.get('tensorboard')!r} and {saved.get('wandb')!r}")
     return saved
 
 
@@ -350,7 +404,7 @@ def _saved_devices(saved: dict) -> int:
 
     count = saved.get("devices")
     if not isinstance(count, int) or count < 1:
-        raise RunError(f"--resume: run.json's devices must be an integer >= 1; got {count!r}")
+        raise RunError(f"--resume: the run's devices must be an integer >= 1; got {count!r}")
     if count > len(jax.devices()):
         raise RunError(f"--resume: this run split each agent's environments over {count} devices, so its results "
                        f"depend on that count, and only {len(jax.devices())} are here; resume it where {count} "
@@ -359,15 +413,16 @@ def _saved_devices(saved: dict) -> int:
 
 
 def _count(name: str, value, low: int):
-    """``value`` if it is ``None`` (``eval_episodes`` only) or an integer >= ``low``; else :class:`RunError`."""
-    if (value is None and name == "eval_episodes") or (
+    """``value`` if it is an integer >= ``low``, or ``None`` (the default, or the run's own) where allowed; else :class:`RunError`."""
+    if (value is None and name != "chunk_iterations") or (
             isinstance(value, int) and not isinstance(value, bool) and value >= low):
         return value
     raise RunError(f"{name} ({flag_of(name)}) must be an integer >= {low}; got {value!r}")
 
 
 def train_run(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
-              typed_fields=None, checkpoint_every: int = 0, chunk_iterations: int = 8, eval_episodes: int | None = None,
+              typed_fields=None, checkpoint_every: int | None = None, chunk_iterations: int = 8,
+              eval_episodes: int | None = None,
               devices=None, compile_cache: bool = True, handle_signals: bool = False,
               progress: Callable[[dict], None] | None = None, log: Callable[[str], None] | None = None,
               start_time: float | None = None, tensorboard: bool | None = None,
@@ -382,7 +437,8 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
         run's; ``iterations`` may grow; ``None``: every field).
       overwrite: replace the run in ``out``.
       checkpoint_every: also save the full training state every N iterations
-        (0: at the start, on a signal and at the end).
+        (0: at the start, on a signal and at the end; ``None``: 0, or on
+        resume the run's own).
       chunk_iterations: iterations per jitted call between progress updates
         (the results do not depend on it).
       eval_episodes: greedy evaluation episodes per seed in gymnax and
@@ -407,7 +463,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
       wandb: log to Weights & Biases: ``{"project", "group", "name", "mode",
         ...}`` (:func:`jax_reinforce.harness.trackers.open_trackers`; the ``wandb``
         extra); files in ``out/wandb``. On resume, ``None`` for either
-        continues the trackers the run was started with (``run.json``).
+        continues the trackers the run was started with (its flags in the checkpoint).
       env_spec: the environment, as :func:`jax_reinforce.make_env` gives it (your own object, other
         physics); the config's ``env`` then takes its name. Needed again to resume a run of an environment
         object whose class cannot be imported by path.
@@ -459,13 +515,13 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
         out, config = prepare_run_dir(config, out, resume=resume, overwrite=overwrite, typed_fields=typed_fields,
                                       writer=main_process, lock=lock, env_spec=env_spec)
         saved = _saved_run_flags(Path(out)) if resume else {}
-        if eval_episodes is None:
-            eval_episodes = int(saved.get("eval_episodes", DEFAULT_EVAL_EPISODES))
+        eval_episodes = saved.get("eval_episodes", DEFAULT_EVAL_EPISODES) if eval_episodes is None else eval_episodes
+        checkpoint_every = saved.get("checkpoint_every", 0) if checkpoint_every is None else checkpoint_every
         if resume:  # the saved config's seeds
             check_training_memory(config)
             if eval_episodes:
                 check_evaluation_size(config, eval_episodes, "--eval-episodes")
-        if devices is None and int(saved.get("env_shards", 1)) > 1:
+        if devices is None and saved.get("env_shards", 1) > 1:
             devices = _saved_devices(saved)
         tensorboard, wandb = _run_trackers(tensorboard, wandb, saved, resume, main_process, log)
         devices = devices if isinstance(devices, list) else select_devices(devices, config.num_agents)
@@ -502,9 +558,9 @@ class _RunWriter:
     returns the ``"interrupted"`` result with the resume command.
     """
 
-    def __init__(self, config, out: Path, runner, stop, main_process: bool):
+    def __init__(self, config, out: Path, runner, stop, main_process: bool, run_flags: dict):
         self.config, self.out, self.runner, self.stop, self.main_process = config, out, runner, stop, main_process
-        self.trackers, self.logged = None, 0
+        self.run_flags, self.trackers, self.logged = run_flags, None, 0
 
     def result(self, status, message="", summary=None) -> RunResult:
         return RunResult(status, self.out, self.config, summary, message, self.stop.signum, self.runner.state,
@@ -561,10 +617,12 @@ class _RunWriter:
         self.logged = self.runner.iterations_run
 
     def save(self) -> None:
-        # The checkpoint first: metrics.csv is rebuilt from its history on resume.
+        """The checkpoint, with the config and the run's own flags (one rename commits all a resume reads), then
+        metrics.csv, which a resume rebuilds from the checkpoint's history."""
         if self.main_process:
             runner = self.runner
-            save_checkpoint(self.out, runner.state.params, self.config, runner.state, runner.history_with_seconds())
+            save_checkpoint(self.out, runner.state.params, self.config, runner.state, runner.history_with_seconds(),
+                            self.run_flags)
             self.write_rows()
 
     def interrupted(self) -> RunResult:
@@ -573,12 +631,27 @@ class _RunWriter:
         if self.trackers:
             self.trackers.close(exit_code=EXIT_FOR_SIGNAL.get(signum, 1))
         message = (f"stopped by {signal.Signals(signum).name} at iteration {self.runner.iterations_run}; "
-                   f"checkpoint saved; resume with: python scripts/train.py --resume --out {self.out}")
+                   f"checkpoint saved; resume with: {resume_command(self.out, self.run_flags)}")
         return self.result("interrupted", message)
 
 
-def _start(writer: _RunWriter, resume: bool, run_flags: dict, log) -> None:
-    """Restores the checkpoint (resume) or saves iteration 0, then writes ``config.json`` and ``run.json``."""
+def resume_command(out, run_flags: dict) -> str:
+    """The shell command that resumes the run in ``out``, quoted: the run's other flags come from its checkpoint,
+    and the checkpoint interval and a device count its results depend on are spelled out."""
+    words = ["python", "scripts/train.py", "--resume", "--out", str(out)]
+    if run_flags.get("checkpoint_every"):
+        words += ["--checkpoint-every", str(run_flags["checkpoint_every"])]
+    if run_flags.get("env_shards", 1) > 1:
+        words += ["--devices", str(run_flags["devices"])]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _start(writer: _RunWriter, resume: bool, log) -> None:
+    """Restores the checkpoint (resume), then saves it, then writes ``config.json`` and ``run.json``.
+
+    The save commits the run's config (its iterations may have grown) and its own flags with the state, at
+    once: a crash at any later moment resumes the run as it now is; the two JSON files are copies to read.
+    """
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
     from jax_reinforce.harness.devices import any_process
 
@@ -596,11 +669,10 @@ def _start(writer: _RunWriter, resume: bool, run_flags: dict, log) -> None:
         runner.restore(loaded, history)
         if writer.main_process:
             log(f"resuming {out} at iteration {runner.iterations_run}")
-    else:
-        writer.save()  # iteration 0: from now on there is always a checkpoint to resume from
+    writer.save()  # a new run's iteration 0: from now on there is always a checkpoint to resume from
     if writer.main_process:
-        write_json(out / "config.json", writer.config.to_dict())  # on resume, iterations may have grown
-        write_json(out / "run.json", run_flags)
+        write_json(out / "config.json", writer.config.to_dict())
+        write_json(out / "run.json", writer.run_flags)
 
 
 def _progress_report(config, runner, metrics, seconds: float) -> dict:
@@ -648,8 +720,7 @@ def _write_results(writer: _RunWriter, threshold) -> tuple[list[dict], list[dict
     """
     config, runner, out = writer.config, writer.runner, writer.out
     state, history = runner.state, runner.history
-    save_checkpoint(out, state.params, config, state, runner.history_with_seconds())
-    writer.write_rows()
+    writer.save()
     if writer.trackers:
         writer.trackers.close()
     # Every agent of every setting; with the wall-clock seconds for the curve's third panel.
@@ -737,9 +808,11 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     runner, layout = _make_runner(config, env_spec, chunk, devices, metrics_fn)
     runner.init()  # agent i from fold_in(PRNGKey(config.seed), i), made inside the program
     # Process 0 writes the run directory; every process trains its share.
-    writer = _RunWriter(config, out, runner, stop, main_process=jax.process_index() == 0)
-    _start(writer, resume, {"devices": len(devices), "env_shards": runner.env_shards, "eval_episodes": eval_episodes,
-                            "checkpoint_every": checkpoint_every, "tensorboard": tensorboard, "wandb": wandb}, log)
+    writer = _RunWriter(config, out, runner, stop, main_process=jax.process_index() == 0,
+                        run_flags={"devices": len(devices), "env_shards": runner.env_shards,
+                                   "eval_episodes": eval_episodes, "checkpoint_every": checkpoint_every,
+                                   "tensorboard": tensorboard, "wandb": wandb})
+    _start(writer, resume, log)
     writer.open_trackers(resume, tensorboard, wandb, log)
     job = f"process {jax.process_index()} of {jax.process_count()}: " if jax.process_count() > 1 else ""
     log(f"{job}devices: {', '.join(str(d) for d in devices)} ({layout})")

@@ -61,6 +61,7 @@ __all__ = [
     "make_optimizer",
     "make_value_optimizer",
     "hyperparameters",
+    "agent_hyperparameters",
     "HYPERPARAMETERS",
     "make_train",
     "make_init_state",
@@ -251,6 +252,17 @@ def hyperparameters(config: Config, **given) -> dict:
         raise ValueError(f"hyper-parameters must be among {', '.join(HYPERPARAMETERS)}; got {', '.join(unknown)}")
     return {name: jnp.asarray(_hyperparameter(config, name, given.get(name)), jnp.float32)
             for name in HYPERPARAMETERS}
+
+
+def agent_hyperparameters(config: Config) -> dict:
+    """``{name: (num_agents,) float32}``: each agent's setting (agent ``a``: setting ``a // num_seeds``).
+
+    The values :class:`TrainState` ``.hparams`` holds for a run of ``config``
+    (``max_grad_norm`` ``inf`` when unclipped).
+    """
+    per_setting = {name: np.asarray([np.inf if s[name] is None else s[name] for s in config.settings()], np.float32)
+                   for name in HYPERPARAMETERS}
+    return {name: np.repeat(values, config.num_seeds) for name, values in per_setting.items()}
 
 
 def _all_finite(tree) -> jax.Array:

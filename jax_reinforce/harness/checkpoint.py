@@ -6,6 +6,10 @@ Format (version :data:`FORMAT_VERSION`), a NumPy ``.npz`` archive read with
 - ``format``: the string ``"jax-reinforce-checkpoint"``;
 - ``format_version``: int64 scalar;
 - ``config``: the run's :class:`jax_reinforce.Config` as a JSON string;
+- optionally ``run``: the run's own flags beside its config (device count and
+  layout, evaluation episodes, checkpoint interval, trackers), a JSON object
+  as a string: committed with the state by the same rename, so a resume never
+  sees a checkpoint without them (``run.json`` is a copy for reading);
 - ``params/<layer>/w``, ``params/<layer>/b``: the policy of every agent, with
   a leading agent axis ``(A, fan_in, fan_out)`` and ``(A, fan_out)``, ``A =
   config.num_agents`` (every seed of every setting of a sweep; without a
@@ -38,8 +42,10 @@ its array plus a ``.npy`` header before any of it is read; then its header
 only then its data, never more than it declares (a member that decompresses
 to more is refused at the first byte beyond). Last, the parameters and the
 optimizer state must be finite, except for seeds the checkpoint marks
-diverged (``state/failed_at >= 0``). Any other file raises
-:class:`CheckpointError`, in one line.
+diverged (``state/failed_at >= 0``), and the training state's values must be
+ones a run of its config reaches: each agent's hyper-parameters its config's,
+the counters within the iterations run (:func:`_refuse_impossible_state`).
+Any other file raises :class:`CheckpointError`, in one line.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "load_checkpoint_arrays",
+    "load_run_flags",
     "flatten_tree",
     "unflatten_like",
     "load_train_state",
@@ -78,14 +85,14 @@ FORMAT_NAME = "jax-reinforce-checkpoint"
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (2, 3)
 CHECKPOINT_NAME = "checkpoint.npz"
-# The declared (uncompressed) size each small entry ("format", "format_version", "config") may have.
+# The declared (uncompressed) size each small entry ("format", "format_version", "config", "run") may have.
 TEXT_ENTRY_BYTES = 4 * 2**20
 # What a .npy member may hold beside its data: magic string, version and header length (12 bytes at
 # most) and the header text, which NumPy caps at 10000 bytes too.
 _NPY_HEADER_BYTES = 12 + 10_000
 # Members are decompressed this many bytes at a time.
 _READ_CHUNK = 2**20
-_SMALL_ENTRIES = ("format", "format_version", "config")
+_SMALL_ENTRIES = ("format", "format_version", "config", "run")
 _SECTIONS = ("params/", "state/", "history/")
 # A metric's name in the history (value_loss, a metrics_fn's), and how many a checkpoint may hold.
 _METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
@@ -151,7 +158,7 @@ def unflatten_like(template, arrays: dict, prefix: str):
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def save_checkpoint(run_dir, params, config, state=None, history=None) -> Path:
+def save_checkpoint(run_dir, params, config, state=None, history=None, run: dict | None = None) -> Path:
     """Saves the params of all seeds (and optionally the full training state).
 
     Args:
@@ -162,6 +169,8 @@ def save_checkpoint(run_dir, params, config, state=None, history=None) -> Path:
         over seeds), so that training can resume exactly.
       history: optionally (with ``state``) a dict of per-seed metric arrays
         ``(S, I)`` of the iterations run so far, saved as ``history/<name>``.
+      run: optionally the run's own flags (a JSON-able dict), saved as ``run``
+        (:func:`load_run_flags`).
 
     Returns:
       The checkpoint's path, ``run_dir/checkpoint.npz``.
@@ -177,6 +186,7 @@ def save_checkpoint(run_dir, params, config, state=None, history=None) -> Path:
         "format": np.asarray(FORMAT_NAME),
         "format_version": np.asarray(FORMAT_VERSION, np.int64),
         "config": np.asarray(json.dumps(config.to_dict(), sort_keys=True)),
+        **({} if run is None else {"run": np.asarray(json.dumps(run, sort_keys=True))}),
     }
     arrays.update(flatten_tree(params, "params"))
     if state is not None:
@@ -341,7 +351,7 @@ def _read_config(archive, path: Path, members: dict, env_spec=None, policy=None)
     for name in _SMALL_ENTRIES:
         if name in members:
             _check_declared(path, name, members[name], TEXT_ENTRY_BYTES,
-                            "bytes a checkpoint's format, version or config may take")
+                            "bytes a checkpoint's format, version, config or run flags may take")
             small[name] = _read_member(archive, path, name, members[name])
     if _text_entry(small, "format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is not a jax-reinforce checkpoint (no format tag {FORMAT_NAME!r})")
@@ -387,6 +397,54 @@ def _refuse_non_finite(arrays: dict, path: Path, num_seeds: int) -> None:
                 f"checkpoint {path} holds non-finite values in {name!r} of seeds {seeds[:8]}"
                 f"{' ...' if len(seeds) > 8 else ''}, which it does not mark diverged ({marking}); refused"
             )
+
+
+def _refuse_impossible_state(arrays: dict, config, path: Path, num_agents: int) -> None:
+    """Refuses training-state values that no run of ``config`` reaches (a checkpoint changed by hand).
+
+    Each agent's hyper-parameters are its setting's (the values it would
+    train with otherwise); ``iteration`` is within the config's iterations;
+    ``solved_at`` and ``failed_at`` are -1 or an iteration the agent has run;
+    ``confirm_attempts`` at most one per iteration run; ``confirm_steps`` at
+    least 0; the solve window's episode counts whole numbers up to
+    ``num_envs``, its return sums finite. The PRNG keys may be any. An entry
+    of another shape or kind is left to :func:`load_train_state`, which
+    refuses it.
+    """
+    # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
+    from jax_reinforce.core.training import agent_hyperparameters, solve_window
+
+    def check(name, kinds, bad, allowed, shape=(num_agents,)):
+        """The entry ``state/<name>``, refused where ``bad(value)`` (``None`` for another shape or kind)."""
+        value = arrays.get(f"state/{name}")
+        if value is None or value.shape != shape or value.dtype.kind not in kinds:
+            return None
+        agents = np.flatnonzero(np.reshape(bad(value), (num_agents, -1)).any(axis=1))
+        if len(agents):
+            agent = int(agents[0])
+            raise CheckpointError(
+                f"checkpoint {path} entry 'state/{name}' holds {value[agent].tolist()} for agent {agent}; allowed: "
+                f"{allowed(agent) if callable(allowed) else allowed}; refused (changed by hand?)")
+        return value
+
+    run = check("iteration", "i", lambda v: (v < 0) | (v > config.iterations),
+                f"0 to {config.iterations}, its config's iterations")
+    if run is not None:
+        for name in ("solved_at", "failed_at"):
+            check(name, "i", lambda v: (v < -1) | (v >= run),
+                  lambda a: "-1 (not yet)" + (f" or an iteration the agent has run, 0 to {run[a] - 1}" if run[a]
+                                              else ", as the agent has run no iteration"))
+        check("confirm_attempts", "i", lambda v: (v < 0) | (v > run),
+              lambda a: f"0 to {run[a]}, at most one greedy test per iteration run")
+    check("confirm_steps", "i", lambda v: v < 0, "0 or more environment steps")
+    window = (num_agents, solve_window(config.num_envs))
+    check("recent_episodes", "f", lambda v: ~((v >= 0) & (v <= config.num_envs) & (v == np.round(v))),
+          f"whole numbers of episodes, 0 to {config.num_envs} (--num-envs) per iteration", window)
+    check("recent_return_sum", "f", lambda v: ~np.isfinite(v), "finite numbers", window)
+    setting = " (its setting's)" if config.num_settings > 1 else ""
+    for name, expected in agent_hyperparameters(config).items():
+        check(f"hparams/{name}", "f", lambda v: v != expected,
+              lambda a: f"{expected[a]}, its config's {name}{setting}")
 
 
 def _read_checkpoint(archive, path: Path, template_state=None, env_spec=None, policy=None):
@@ -464,11 +522,45 @@ def _read_checkpoint(archive, path: Path, template_state=None, env_spec=None, po
         for name in history:
             arrays[name] = _read_member(archive, path, name, members[name])
     _refuse_non_finite(arrays, path, num_seeds)
+    _refuse_impossible_state(arrays, config, path, num_seeds)
     return arrays, config, template_state
 
 
 def _load(run_dir, template_state=None, env_spec=None, policy=None):
     """:func:`_read_checkpoint` of ``run_dir/checkpoint.npz``; every failure a :class:`CheckpointError`."""
+    return _open(run_dir, lambda archive, path: _read_checkpoint(archive, path, template_state, env_spec, policy))
+
+
+def _read_run_flags(archive, path: Path) -> dict | None:
+    """The ``run`` entry as a dict (``None`` where there is none), read only if its declared size is small."""
+    members = _members(archive, path)
+    if "run" not in members:
+        return None
+    _check_declared(path, "run", members["run"], TEXT_ENTRY_BYTES, "bytes a checkpoint's run flags may take")
+    text = _text_entry({"run": _read_member(archive, path, "run", members["run"])}, "run")
+    try:
+        flags = json.loads(text) if text is not None else None
+    except ValueError:
+        flags = None
+    if not isinstance(flags, dict):
+        raise CheckpointError(f"checkpoint {path} has a 'run' entry that is not a JSON object (the run's flags)")
+    return flags
+
+
+def load_run_flags(run_dir) -> dict | None:
+    """The run's own flags that ``run_dir/checkpoint.npz`` holds (:func:`save_checkpoint`'s ``run``).
+
+    Reads that entry alone, its size bounded first. ``None``: a checkpoint
+    without it (an older version, or one saved without the flags).
+
+    Raises:
+      CheckpointError: no readable checkpoint, or a ``run`` entry that is not a JSON object.
+    """
+    return _open(run_dir, _read_run_flags)
+
+
+def _open(run_dir, read):
+    """``read(archive, path)`` of ``run_dir/checkpoint.npz``; every failure a :class:`CheckpointError`."""
     path = Path(run_dir) / CHECKPOINT_NAME
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
@@ -481,7 +573,7 @@ def _load(run_dir, template_state=None, env_spec=None, policy=None):
         raise CheckpointError(f"checkpoint {path} is not a .npz (zip) archive: truncated, corrupted or foreign")
     try:
         with zipfile.ZipFile(path) as archive:
-            return _read_checkpoint(archive, path, template_state, env_spec, policy)
+            return read(archive, path)
     except CheckpointError:
         raise
     except Exception as error:  # noqa: BLE001 - zip, zlib, header and I/O errors alike

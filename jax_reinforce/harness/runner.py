@@ -56,8 +56,8 @@ import numpy as np
 
 from jax_reinforce.core.config import SWEEPABLE, env_spec_of
 from jax_reinforce.core.envs import describe_env
-from jax_reinforce.core.training import HYPERPARAMETERS, agent_keys_from, make_init_state, metric_dtypes
-from jax_reinforce.core.training import make_run_iterations
+from jax_reinforce.core.training import HYPERPARAMETERS, agent_hyperparameters, agent_keys_from, make_init_state
+from jax_reinforce.core.training import make_run_iterations, metric_dtypes
 from jax_reinforce.harness.compilation import code_digest, available_cores, compile_program
 from jax_reinforce.harness.compilation import compiler_options as default_options
 from jax_reinforce.harness.devices import MIN_BATCH, gather_to_host
@@ -338,12 +338,8 @@ class Runner(RunProgress):
         return self.state
 
     def agent_hyperparameters(self) -> dict:
-        """``{name: (num_agents,) float32}``: each agent's setting (``max_grad_norm`` ``inf`` when unclipped)."""
-
-        settings = self.config.settings()
-        per_setting = {name: np.asarray([np.inf if s[name] is None else s[name] for s in settings], np.float32)
-                       for name in HYPERPARAMETERS}
-        return {name: np.repeat(values, self.config.num_seeds) for name, values in per_setting.items()}
+        """``{name: (num_agents,) float32}``: each agent's setting (:func:`jax_reinforce.core.training.agent_hyperparameters`)."""
+        return agent_hyperparameters(self.config)
 
     def restore(self, state, history):
         """Continues from a saved state and metric history (the same on every process).

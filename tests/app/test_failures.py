@@ -148,6 +148,20 @@ def test_permission_denied_is_said_in_words(existing_run, tmp_path, script_env):
     assert list(read_only.iterdir()) == []
 
 
+def test_a_read_only_file_system_is_said_in_words(tmp_path, script_env):
+    """Issue 26, item 20: a read-only file system was reported as "permission denied" (os.access says only no)."""
+    mount, unshare = tmp_path / "read-only-fs", shutil.which("unshare")
+    mount.mkdir()
+    in_namespace = [unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
+                    'mount -t tmpfs -o ro none "$0" && exec "$@"', str(mount)]
+    if unshare is None or subprocess.run([*in_namespace, "true"], capture_output=True).returncode != 0:
+        pytest.skip("no user and mount namespaces here to mount a read-only file system in")
+    for out in (mount, mount / "run"):
+        result = run(TRAIN, [*TINY, "--out", out], script_env, prefix=in_namespace)
+        assert_one_line(result, 2, f"--out {str(out)!r}: read-only file system")
+        assert "permission denied" not in result.stderr
+
+
 def full_disk(*_args, **_kwargs):
     """What a write raises on a full disk (``f.write`` names no file)."""
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -10,6 +10,7 @@ property tests of the return computations against plain Python.
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -83,7 +84,8 @@ def assert_same_run(run_dir: Path, reference: Path):
     for name in a:
         if name == "history/seconds":  # wall-clock, measured: only its shape is the same from run to run
             assert a[name].shape == b[name].shape and np.all(np.diff(b[name], axis=1) >= 0)
-        elif name != "config":  # the same, but --iterations may have been typed in another order
+        elif name not in ("config", "run"):  # the same, but --iterations may have been typed in another order,
+            # and the run's flags (checkpoint_every) differ
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     assert (run_dir / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
     rows = (run_dir / "metrics.csv").read_text().splitlines()[1:]
@@ -157,7 +159,9 @@ def test_kill_9_then_resume_equals_the_uninterrupted_run(kill_after, reference, 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(signum, code, reference, tmp_path, script_env):
-    out = tmp_path / "run"
+    """The resume command printed is shell-quoted and complete (issue 26, items 5 and 16): pasted, it resumes the
+    run in a directory whose name has a space and a quote, checkpointing as the run did."""
+    out = tmp_path / "a run's dir"
     proc = start([*RUN, "--out", out, "--checkpoint-every", "4", "--chunk-iterations", "1"], script_env)
     try:
         wait_for_checkpoint(proc, out, 4)
@@ -169,16 +173,18 @@ def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(signum, code, refere
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
     last = stderr.splitlines()[-1]
-    assert signal.Signals(signum).name in last and f"--resume --out {out}" in last, last
+    command = shlex.split(last.split("resume with: ")[1])
+    assert signal.Signals(signum).name in last and command == [
+        "python", "scripts/train.py", "--resume", "--out", str(out), "--checkpoint-every", "4"], last
     stopped_at = int(last.split("at iteration")[1].split(";")[0])
     assert 4 <= stopped_at < ITERATIONS and checkpoint_iteration(out) == stopped_at  # saved where it stopped
     rows = (out / "metrics.csv").read_text().splitlines()[1:]
     assert len(rows) == stopped_at
     if signum == signal.SIGINT:
-        result = train(["--resume", "--out", out, "--quiet", "--eval-episodes", "0", "--chunk-iterations", "3"],
-                       script_env)
+        result = train([*command[2:], "--quiet", "--eval-episodes", "0", "--chunk-iterations", "3"], script_env)
         assert result.returncode == 0, result.stderr
         assert_same_run(out, reference)
+        assert json.loads((out / "run.json").read_text())["checkpoint_every"] == 4
 
 
 def test_diverged_agents_are_frozen_reported_and_the_run_exits_3(tmp_path, script_env):

@@ -59,6 +59,23 @@ def test_the_lock_is_exclusive_and_released(tmp_path):
     second.release()
 
 
+def test_deleting_the_lock_file_frees_nothing_and_the_owner_deletes_only_its_own(tmp_path):
+    """Issue 26, item 3: with RUN_DIR/.lock removed, a second run took a new lock and trained beside the owner."""
+    owner, newcomer = RunLock(), RunLock()
+    owner.acquire(tmp_path)
+    (tmp_path / RunLock.NAME).unlink()
+    with pytest.raises(RunError) as error:
+        newcomer.acquire(tmp_path)
+    assert str(error.value) == (f"--out {str(tmp_path)!r} is in use by another run (another process); wait for it to "
+                                f"end or choose another --out")
+    (tmp_path / RunLock.NAME).write_text("someone else's\n")  # not the file the owner wrote
+    owner.release()
+    assert (tmp_path / RunLock.NAME).read_text() == "someone else's\n"
+    newcomer.acquire(tmp_path)  # free now
+    newcomer.release()
+    assert not (tmp_path / RunLock.NAME).exists()
+
+
 def test_two_runs_started_together_on_one_out(tmp_path, script_env):
     """Started a fraction of a second apart: one trains, the other exits 2 naming the directory and the owner."""
     out = tmp_path / "run"
@@ -88,6 +105,9 @@ def test_a_second_run_and_a_resume_are_refused_while_a_run_owns_the_directory(tm
             code, _, err = finish(start(args, script_env))
             assert code == 2 and len(err.splitlines()) == 1, err
             assert f"--out {str(out)!r} is in use by another run ({holder})" in err, err
+        (out / RunLock.NAME).unlink()  # the lock is the directory's: removing the file frees nothing
+        code, _, err = finish(start(["--resume", "--out", out, "--quiet"], script_env))
+        assert code == 2 and f"--out {str(out)!r} is in use by another run (another process)" in err, err
         # kill -9 leaves no stale lock: another run takes the directory over at once.
         owner.send_signal(signal.SIGKILL)
         owner.wait(timeout=30)

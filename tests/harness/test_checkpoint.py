@@ -18,6 +18,7 @@ from jax_reinforce.harness.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
     load_checkpoint,
+    load_run_flags,
     load_train_state,
     save_checkpoint,
 )
@@ -323,6 +324,60 @@ def test_a_training_state_or_history_that_does_not_fit_is_refused_for_resuming(r
     _assert_refused(run_dir, r"holds metrics \['reward'\] that this run does not make", load_train_state)
     _rewrite(run_dir, change={"history/no such metric!": history["loss"]}, drop=("history/reward",))
     _assert_refused(run_dir, "named like metrics allowed; odd ones", load_train_state)
+
+
+def _with(state, name, agent, value):
+    """``state/<name>`` of the trained state with one agent's value (a whole row for the solve window) changed."""
+    array = np.array(_state_entry(state, name))
+    array[agent] = value
+    return {f"state/{name}": array}
+
+
+def _state_entry(state, name):
+    head, _, leaf = name.partition("/")
+    return getattr(state, head)[leaf] if leaf else getattr(state, head)
+
+
+IMPOSSIBLE = [  # (entry, agent, value, what the message says is allowed); CONFIG ran 3 iterations, 8 environments
+    ("hparams/gamma", 0, 7.0, f"{np.float32(CONFIG.gamma)}, its config's gamma"),
+    ("hparams/learning_rate", 1, 0.5, f"{np.float32(CONFIG.learning_rate)}, its config's learning_rate"),
+    ("solved_at", 0, 1_000_000, "-1 (not yet) or an iteration the agent has run, 0 to 2"),
+    ("failed_at", 1, 3, "-1 (not yet) or an iteration the agent has run, 0 to 2"),
+    ("solved_at", 0, -2, "-1 (not yet) or an iteration the agent has run, 0 to 2"),
+    ("confirm_attempts", 0, 4, "0 to 3, at most one greedy test per iteration run"),
+    ("confirm_steps", 1, -5, "0 or more environment steps"),
+    ("recent_episodes", 0, 9.0, "whole numbers of episodes, 0 to 8 (--num-envs) per iteration"),
+    ("recent_episodes", 0, 0.5, "whole numbers of episodes, 0 to 8 (--num-envs) per iteration"),
+    ("recent_return_sum", 1, np.nan, "finite numbers"),
+]
+
+
+@pytest.mark.parametrize("name, agent, value, allowed", IMPOSSIBLE, ids=[f"{n}={v}" for n, _, v, _ in IMPOSSIBLE])
+def test_state_values_no_run_of_the_config_reaches_are_refused(name, agent, value, allowed, run_dir, trained):
+    """Issue 26, item 6: shapes were checked, values not (gamma 7 trained on; solved_at 1000000 reported solved)."""
+    state, _ = trained
+    change = _with(state, name, agent, value)
+    _rewrite(run_dir, change=change)
+    shown = change[f"state/{name}"][agent].tolist()
+    message = (f"checkpoint {run_dir / CHECKPOINT_NAME} entry 'state/{name}' holds {shown} for agent {agent}; "
+               f"allowed: {allowed}; refused (changed by hand?)")
+    for loader in (load_checkpoint, load_train_state):  # evaluate.py's, and --resume's
+        with pytest.raises(CheckpointError) as error:
+            loader(run_dir) if loader is load_checkpoint else loader(run_dir, _trained_template())
+        assert str(error.value) == message
+
+
+def test_the_runs_own_flags_round_trip_and_a_checkpoint_without_them_has_none(run_dir, trained):
+    state, history = trained
+    flags = {"devices": 1, "env_shards": 1, "eval_episodes": 2, "checkpoint_every": 3, "tensorboard": False,
+             "wandb": {"project": "p", "group": None}}
+    assert load_run_flags(run_dir) is None  # saved without: an older version's
+    save_checkpoint(run_dir, state.params, CONFIG, state, history, run=flags)
+    assert load_run_flags(run_dir) == flags
+    load_train_state(run_dir, _trained_template())  # the entry is one a checkpoint may have
+    _rewrite(run_dir, change={"run": np.asarray("[1, 2]")})
+    with pytest.raises(CheckpointError, match="has a 'run' entry that is not a JSON object"):
+        load_run_flags(run_dir)
 
 
 # ---------------------------------------------------------------- the loaded policy plays the same in both CartPoles

@@ -221,9 +221,10 @@ def test_non_finite_optimizer_state_is_refused_unless_the_seed_is_marked_diverge
                 r"non-finite values in 'state/opt_state/1/0/nu/0/w' of seeds \[0\], which it does not "
                 r"mark diverged \(state/failed_at is -1 for them\); refused")):
             load(tmp_path)
-    # Seed 0 marked diverged: its last state is what it is, and the checkpoint loads.
-    marked = bad._replace(failed_at=np.array([0, -1], np.int32))
-    save_checkpoint(tmp_path, marked.params, CONFIG, marked, _empty_history())
+    # Seed 0 marked diverged (at iteration 0, so both have run one): its last state is what it is, and it loads.
+    marked = bad._replace(iteration=np.array([1, 1], np.int32), failed_at=np.array([0, -1], np.int32))
+    one_row = {name: np.zeros((CONFIG.num_seeds, 1), dtype) for name, dtype in METRIC_DTYPES.items()}
+    save_checkpoint(tmp_path, marked.params, CONFIG, marked, one_row)
     load_checkpoint(tmp_path)
     load_train_state(tmp_path, state)
 
