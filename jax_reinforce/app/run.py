@@ -413,7 +413,7 @@ def _saved_devices(saved: dict) -> int:
 
 
 def _count(name: str, value, low: int):
-    """``value`` if it is an integer >= ``low``, or ``None`` (the default, or the run's own) where allowed; else :class:`RunError`."""
+    """``value`` if an integer >= ``low``, or ``None`` (the default, or the run's own) where allowed; else RunError."""
     if (value is None and name != "chunk_iterations") or (
             isinstance(value, int) and not isinstance(value, bool) and value >= low):
         return value
