@@ -30,11 +30,12 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from jax_reinforce.app.cli import SignalWatch, exit_with_line
-from jax_reinforce.core.config import DEFAULT_ENV, SWEEPABLE, Config, env_spec_of, flag_of
+from jax_reinforce.core.config import DEFAULT_ENV, FLAGS, SWEEPABLE, Config, env_spec_of, flag_of
+from jax_reinforce.core.envs import describe_env
 from jax_reinforce.core.policies import resolve_policy
 from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint_arrays, load_train_state
 from jax_reinforce.harness.checkpoint import save_checkpoint
-from jax_reinforce.harness.compilation import compiler_options, enable_compile_cache
+from jax_reinforce.harness.compilation import code_digest, compiler_options, enable_compile_cache, source_digest
 from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies
 from jax_reinforce.harness.files import remove_stale_temporaries, write_json
 from jax_reinforce.harness.memory import check_training_memory
@@ -358,6 +359,23 @@ def _saved_devices(saved: dict) -> int:
     return count
 
 
+def _job_parts(config, resume, overwrite, checkpoint_every, chunk_iterations, eval_episodes, devices,
+               metrics_fn) -> dict:
+    """What every process of a job must agree on, by flag: the config, the run's flags, the user's code, ours."""
+    saved = "the run's" if config is None else None  # a resume without config flags takes the saved config
+    values = config.to_dict() if config is not None else {}
+    spec, policy = (config.attached_env_spec, config.attached_policy) if config is not None else (None, None)
+    sources, python, libraries = source_digest()
+    return {**{flag.flag: values.get(flag.field, saved) for flag in FLAGS},
+            "--resume": resume, "--overwrite": overwrite, "--checkpoint-every": checkpoint_every,
+            "--chunk-iterations": chunk_iterations, "--eval-episodes": eval_episodes,
+            "--devices": [str(d) for d in devices] if isinstance(devices, list) else devices,
+            "the environment object": None if spec is None else (describe_env(spec), code_digest(type(spec.env))),
+            "the network object": None if policy is None else code_digest(*policy[:2]),
+            "metrics_fn": None if metrics_fn is None else code_digest(metrics_fn),
+            "the jax_reinforce sources (digest)": sources, "Python": python, "the libraries": libraries}
+
+
 def train_run(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
               typed_fields=None, checkpoint_every: int = 0, chunk_iterations: int = 8, eval_episodes: int | None = None,
               devices=None, compile_cache: bool = True, handle_signals: bool = False,
@@ -415,13 +433,14 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
       RunError: bad input (a one-line message), before the run directory is touched.
       OSError: the run directory could not be written (every file is written
         whole, so the last checkpoint stays intact).
+      jax_reinforce.harness.devices.JobLostError: in a multi-process job, another process is gone.
     """
     start_time = time.perf_counter() if start_time is None else start_time
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     import jax
 
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
-    from jax_reinforce.harness.devices import any_process, select_devices
+    from jax_reinforce.harness.devices import any_process, check_same_job, job_lost_error, select_devices
 
     if env_spec is not None and config is not None:
         if config.env not in (env_spec.name, DEFAULT_ENV):  # the config's own choice, other than the spec's
@@ -442,6 +461,9 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
     problem = None
     lock = RunLock()  # held by process 0 from before the run directory is checked until the run ends
     try:
+        # Every process of a job runs the same job: else one line on each, before anything is written.
+        check_same_job(_job_parts(config, resume, overwrite, checkpoint_every, chunk_iterations, eval_episodes,
+                                  devices, metrics_fn))
         # An explicit count is checked before the run directory is touched; the default depends on
         # the seeds, which a resume reads from the run.
         if devices is not None and not isinstance(devices, list):
@@ -474,8 +496,14 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
         if any_process(problem is not None):  # in a job, every process stops if one cannot start
             raise RunError(str(problem or "another process of the job could not start; see its error"))
         with StopSignals(handle_signals) as stop:
-            return _train(config, Path(out), resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
-                          compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb, metrics_fn)
+            try:
+                return _train(config, Path(out), resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
+                              compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb, metrics_fn)
+            except (ValueError, RuntimeError) as error:  # in a job, a peer gone: one line saying so
+                lost = job_lost_error(error)
+                if lost is None:
+                    raise
+                raise lost from None
     finally:
         lock.release()
 
