@@ -15,7 +15,9 @@ choice (``handle_signals``, off by default so that a notebook keeps its own Ctrl
 saves a checkpoint and returns ``"interrupted"``; a second one, or no chunk ending within 5 s, exits at once.
 
 Bad input raises :class:`RunError` (a ``ValueError``), one line naming what
-was wrong and what is allowed, before anything on disk is touched.
+was wrong and what is allowed, before anything on disk is touched; so do the
+processes of a multi-process job that would not run the same job. A job that
+loses a process raises :class:`jax_reinforce.harness.devices.JobLostError`.
 """
 
 from __future__ import annotations
@@ -359,21 +361,27 @@ def _saved_devices(saved: dict) -> int:
     return count
 
 
-def _job_parts(config, resume, overwrite, checkpoint_every, chunk_iterations, eval_episodes, devices,
-               metrics_fn) -> dict:
-    """What every process of a job must agree on, by flag: the config, the run's flags, the user's code, ours."""
+def _same_job(config, resume, overwrite, checkpoint_every, chunk_iterations, eval_episodes, devices, metrics_fn):
+    """Refuses, before anything is written, processes of a job that would run different jobs (one line on each).
+
+    What every process must agree on, by flag: the config, the run's flags, the user's code, ours
+    (:func:`jax_reinforce.harness.devices.check_same_job`); nothing to do in one process.
+    """
+    # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
+    from jax_reinforce.harness.devices import check_same_job
+
     saved = "the run's" if config is None else None  # a resume without config flags takes the saved config
     values = config.to_dict() if config is not None else {}
     spec, policy = (config.attached_env_spec, config.attached_policy) if config is not None else (None, None)
     sources, python, libraries = source_digest()
-    return {**{flag.flag: values.get(flag.field, saved) for flag in FLAGS},
-            "--resume": resume, "--overwrite": overwrite, "--checkpoint-every": checkpoint_every,
-            "--chunk-iterations": chunk_iterations, "--eval-episodes": eval_episodes,
-            "--devices": [str(d) for d in devices] if isinstance(devices, list) else devices,
-            "the environment object": None if spec is None else (describe_env(spec), code_digest(type(spec.env))),
-            "the network object": None if policy is None else code_digest(*policy[:2]),
-            "metrics_fn": None if metrics_fn is None else code_digest(metrics_fn),
-            "the jax_reinforce sources (digest)": sources, "Python": python, "the libraries": libraries}
+    check_same_job({**{flag.flag: values.get(flag.field, saved) for flag in FLAGS},
+                   "--resume": resume, "--overwrite": overwrite, "--checkpoint-every": checkpoint_every,
+                   "--chunk-iterations": chunk_iterations, "--eval-episodes": eval_episodes,
+                   "--devices": [str(d) for d in devices] if isinstance(devices, list) else devices,
+                   "the environment object": None if spec is None else (describe_env(spec), code_digest(type(spec.env))),
+                   "the network object": None if policy is None else code_digest(*policy[:2]),
+                   "metrics_fn": None if metrics_fn is None else code_digest(metrics_fn),
+                   "the jax_reinforce sources (digest)": sources, "Python": python, "the libraries": libraries})
 
 
 def train_run(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
@@ -433,14 +441,12 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
       RunError: bad input (a one-line message), before the run directory is touched.
       OSError: the run directory could not be written (every file is written
         whole, so the last checkpoint stays intact).
-      jax_reinforce.harness.devices.JobLostError: in a multi-process job, another process is gone.
     """
     start_time = time.perf_counter() if start_time is None else start_time
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     import jax
-
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
-    from jax_reinforce.harness.devices import any_process, check_same_job, job_lost_error, select_devices
+    from jax_reinforce.harness.devices import any_process, job_lost_errors, select_devices
 
     if env_spec is not None and config is not None:
         if config.env not in (env_spec.name, DEFAULT_ENV):  # the config's own choice, other than the spec's
@@ -461,9 +467,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
     problem = None
     lock = RunLock()  # held by process 0 from before the run directory is checked until the run ends
     try:
-        # Every process of a job runs the same job: else one line on each, before anything is written.
-        check_same_job(_job_parts(config, resume, overwrite, checkpoint_every, chunk_iterations, eval_episodes,
-                                  devices, metrics_fn))
+        _same_job(config, resume, overwrite, checkpoint_every, chunk_iterations, eval_episodes, devices, metrics_fn)
         # An explicit count is checked before the run directory is touched; the default depends on
         # the seeds, which a resume reads from the run.
         if devices is not None and not isinstance(devices, list):
@@ -495,15 +499,9 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
     try:
         if any_process(problem is not None):  # in a job, every process stops if one cannot start
             raise RunError(str(problem or "another process of the job could not start; see its error"))
-        with StopSignals(handle_signals) as stop:
-            try:
-                return _train(config, Path(out), resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
-                              compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb, metrics_fn)
-            except (ValueError, RuntimeError) as error:  # in a job, a peer gone: one line saying so
-                lost = job_lost_error(error)
-                if lost is None:
-                    raise
-                raise lost from None
+        with StopSignals(handle_signals) as stop, job_lost_errors():  # in a job, a peer gone: one line saying so
+            return _train(config, Path(out), resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
+                          compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb, metrics_fn)
     finally:
         lock.release()
 

@@ -24,6 +24,7 @@ ours; :func:`leave_job` leaves a failed job within seconds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -52,7 +53,7 @@ __all__ = [
     "leave_job",
     "HEARTBEAT_TIMEOUT_S",
     "JobLostError",
-    "job_lost_error",
+    "job_lost_errors",
     "JOB_LOST",
 ]
 
@@ -418,7 +419,8 @@ def watch_native_errors(on_fatal) -> None:
     sys.stderr.flush()
     os.dup2(writer, 2)
     os.close(writer)
-    sys.stderr = os.fdopen(real, "w", buffering=1, errors=sys.stderr.errors, closefd=False)
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding, errors=sys.stderr.errors,
+                           closefd=False)
     _park_aborts()
 
     def forward():
@@ -444,16 +446,20 @@ class JobLostError(RuntimeError):
     """A multi-process job lost a process: a collective operation with it failed (one line)."""
 
 
-def job_lost_error(error: BaseException) -> JobLostError | None:
-    """``error`` as a :class:`JobLostError` when, in a job, it is a collective's failure: a peer gone.
+@contextlib.contextmanager
+def job_lost_errors():
+    """Within it, in a job, a collective's failure (a peer gone) is raised as a :class:`JobLostError`.
 
-    JAX raises a collective's failure (gloo's, on the CPU) as a ``ValueError``
-    or a ``JaxRuntimeError`` whose text names the transport; ``None`` otherwise.
+    JAX raises it (gloo's, on the CPU) as a ``ValueError`` or a
+    ``JaxRuntimeError`` whose text names the transport; other errors pass.
     """
-    first = (str(error).splitlines() or [""])[0]
-    if jax.process_count() == 1 or not re.search(r"Gloo|NCCL|Connection (closed|reset)|Socket closed", first):
-        return None
-    return JobLostError(JOB_LOST.format(why=f"a collective operation failed: {first[:160]}"))
+    try:
+        yield
+    except (ValueError, RuntimeError) as error:
+        first = (str(error).splitlines() or [""])[0]
+        if jax.process_count() == 1 or not re.search(r"Gloo|NCCL|Connection (closed|reset)|Socket closed", first):
+            raise
+        raise JobLostError(JOB_LOST.format(why=f"a collective operation failed: {first[:160]}")) from None
 
 
 def leave_job(timeout_s: float = 3.0) -> None:
