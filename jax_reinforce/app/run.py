@@ -361,21 +361,34 @@ def _saved_devices(saved: dict) -> int:
     return count
 
 
-def _same_job(config, resume, overwrite, checkpoint_every, chunk_iterations, eval_episodes, devices, metrics_fn):
+def _same_job(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, metrics_fn):
     """Refuses, before anything is written, processes of a job that would run different jobs (one line on each).
 
-    What every process must agree on, by flag: the config, the run's flags, the user's code, ours
-    (:func:`jax_reinforce.harness.devices.check_same_job`); nothing to do in one process.
+    What every process must agree on, by flag: the config (and on resume the run's, from ``out``), the run's
+    flags, the user's code, ours (:func:`jax_reinforce.harness.devices.check_same_job`); nothing to do in one
+    process. Not compared: what only process 0 uses (``--overwrite``, the trackers) and ``out`` itself.
     """
+    import json
+
+    import jax
+
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
     from jax_reinforce.harness.devices import check_same_job
 
+    if jax.process_count() == 1:
+        return
+    try:  # on resume, the run every process reads (a process given another --out would train another run)
+        run = json.loads((Path(out) / "config.json").read_text()) if resume and out is not None else {}
+    except (OSError, ValueError):
+        run = {}
+    run = run if isinstance(run, dict) else {}
     saved = "the run's" if config is None else None  # a resume without config flags takes the saved config
     values = config.to_dict() if config is not None else {}
     spec, policy = (config.attached_env_spec, config.attached_policy) if config is not None else (None, None)
     sources, python, libraries = source_digest()
     check_same_job({**{flag.flag: values.get(flag.field, saved) for flag in FLAGS},
-                   "--resume": resume, "--overwrite": overwrite, "--checkpoint-every": checkpoint_every,
+                   **{f"the run's {flag.flag} (config.json in --out)": run.get(flag.field) for flag in FLAGS},
+                   "--resume": resume, "--checkpoint-every": checkpoint_every,
                    "--chunk-iterations": chunk_iterations, "--eval-episodes": eval_episodes,
                    "--devices": [str(d) for d in devices] if isinstance(devices, list) else devices,
                    "the environment object": None if spec is None else (describe_env(spec), code_digest(type(spec.env))),
@@ -467,7 +480,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
     problem = None
     lock = RunLock()  # held by process 0 from before the run directory is checked until the run ends
     try:
-        _same_job(config, resume, overwrite, checkpoint_every, chunk_iterations, eval_episodes, devices, metrics_fn)
+        _same_job(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, metrics_fn)
         # An explicit count is checked before the run directory is touched; the default depends on
         # the seeds, which a resume reads from the run.
         if devices is not None and not isinstance(devices, list):

@@ -34,10 +34,10 @@ def free_port() -> int:
 
 
 def start_job(flags: list[list[str]], env, out: Path):
-    """The processes of one job on 127.0.0.1, each with its own extra flags; stdout and stderr piped."""
+    """The processes of one job on 127.0.0.1, each with its own extra flags (last: they win); output piped."""
     job = ["--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", str(len(flags)),
            "--coordinator-timeout", "60", "--out", str(out)]
-    return [subprocess.Popen([sys.executable, str(TRAIN), *map(str, extra), *job, "--process-id", str(i)],
+    return [subprocess.Popen([sys.executable, str(TRAIN), *job, *map(str, extra), "--process-id", str(i)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             for i, extra in enumerate(flags)]
 
@@ -74,6 +74,21 @@ def test_processes_that_differ_are_refused_before_anything_is_written(flags, exp
         assert lines[0].startswith("train.py: error: the processes of this job differ: ") and expected in lines[0], lines
     assert results[0][1] == results[1][1]  # the same line on every process
     assert not out.exists()
+
+
+def test_processes_resuming_different_runs_are_refused(tmp_path, script_env):
+    """``--resume`` with no config flag takes the run's config: each process read its own --out's (both exited 0)."""
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for code, lines, _ in finish([subprocess.Popen([sys.executable, str(TRAIN), *TINY, "--lr", lr, "--out", run],
+                                                   stderr=subprocess.PIPE, text=True, env=script_env)
+                                  for run, lr in zip(runs, ("0.1", "0.2"))], within=120):
+        assert code == 0, lines
+    before = {run: sorted(p.name for p in run.iterdir()) for run in runs}
+    results = finish(start_job([["--resume", "--quiet", "--out", run] for run in runs], script_env, runs[0]), 120)
+    for code, lines, _ in results:
+        assert code == 2 and len(lines) == 1, (code, lines)
+        assert "the run's --lr (config.json in --out) is 0.2 on process 1 but 0.1 on process 0" in lines[0], lines
+    assert {run: sorted(p.name for p in run.iterdir()) for run in runs} == before
 
 
 def test_a_coordinator_port_in_use_is_one_line(tmp_path, script_env):
