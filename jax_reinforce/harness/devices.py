@@ -378,8 +378,7 @@ def check_same_job(parts: dict[str, object]) -> None:
     shown = [bytes(values[p, 0]).rstrip(b"\0").decode(errors="replace") for p in (other, 0)]
     also = f" (and {', '.join(names[i] for i in differ[1:])})" if len(differ) > 1 else ""
     raise ValueError(f"the processes of this job differ: {names[first]} is {shown[0]} on process {other} but "
-                     f"{shown[1]} on process 0{also}; every process must run the same job (only --process-id "
-                     f"and --quiet may differ)")
+                     f"{shown[1]} on process 0{also}; give every process the same command, but its --process-id")
 
 
 _FATAL = re.compile(rb"(?m)^F\d{4} |^\*\*\* Check failure|^terminate called")
