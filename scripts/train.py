@@ -8,8 +8,9 @@
 Every Config field is a flag (jax_reinforce.core.config.FLAGS). The run itself is
 jax_reinforce.train_run: checkpoints, resume, devices, processes, the run
 directory's files. This script parses, calls and prints. Every failure is one
-line: bad input (a flag, a path, the JAX environment) ``train.py: error: ...``,
-exit code 2, before any file is touched; a failed write, 1; diverged agents, 3.
+line: bad input (a flag, a path, the JAX environment, processes of one job
+that differ) ``train.py: error: ...``, exit code 2, before any file is touched;
+a failed write, 1; diverged agents, 3; a multi-process job that lost a process, 4.
 SIGINT or SIGTERM at any moment: one line within seconds, exit code 130 / 143
 (before training at once, cli.exit_on_signals; in training after the chunk,
 with a checkpoint and the resume command, run.StopSignals; a second at once).
@@ -33,9 +34,10 @@ SIGNALS = exit_on_signals(PROG) if __name__ == "__main__" else None
 import argparse  # noqa: E402
 import signal  # noqa: E402
 
-from jax_reinforce.app.cli import EXIT_BAD_INPUT, OneLineParser, ProgressLine, UsageError, add_config_flags  # noqa: E402
+from jax_reinforce.app.cli import EXIT_BAD_INPUT, EXIT_JOB_LOST, OneLineParser, ProgressLine, UsageError, add_config_flags  # noqa: E402
 from jax_reinforce.app.cli import add_tracker_flags, check_out_path, trackers_from_args  # noqa: E402
-from jax_reinforce.app.cli import config_from_args, exit_now, int_flag, os_error_line, start_jax, typed_config_fields  # noqa: E402
+from jax_reinforce.app.cli import config_from_args, exit_now, int_flag, last_line, os_error_line, start_jax  # noqa: E402
+from jax_reinforce.app.cli import typed_config_fields  # noqa: E402
 from jax_reinforce.app.run import EXIT_FOR_SIGNAL, RUN_FILES  # noqa: E402, F401  (RUN_FILES: the files of a run)
 
 EXIT_FAILED, EXIT_NONFINITE = 1, 3
@@ -43,7 +45,8 @@ EXIT_FAILED, EXIT_NONFINITE = 1, 3
 
 def print_error(message) -> None:
     """``train.py: error: <message>`` as exactly one line on stderr."""
-    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    last_line(f"{PROG}: error: {' '.join(str(message).split())}")  # the only one, even if a peer dies meanwhile
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +78,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         check_out_path(args.out, resume=args.resume)  # a name too long, a link loop, no permission: before any work
         # Joins the job or uses every CPU core, before JAX's backends start; then refuses a bad JAX environment.
-        start_jax(args.coordinator, args.num_processes, args.process_id, timeout_s=args.coordinator_timeout)
+        start_jax(args.coordinator, args.num_processes, args.process_id, timeout_s=args.coordinator_timeout, prog=PROG)
         config = None if args.resume and not typed_config_fields(args) else config_from_args(args)
         tensorboard, wandb = trackers_from_args(args)
         from jax_reinforce.app.run import train_run
@@ -93,7 +96,11 @@ def main(argv=None) -> int:
         print_error(f"cannot write the run: {os_error_line(error, args.out)}; every file is written whole, so the "
                     f"last checkpoint {'in ' + args.out + ' ' if args.out else ''}(if any) is intact")
         return EXIT_FAILED
-    except Exception as error:  # out of memory: one line, not a traceback
+    except Exception as error:  # a job that lost a process, out of memory: one line, not a traceback
+        devices = sys.modules.get("jax_reinforce.harness.devices")  # where a JobLostError comes from
+        if devices is not None and isinstance(error, devices.JobLostError):
+            print_error(error)
+            return EXIT_JOB_LOST
         if not (isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error)):
             raise
         print_error(f"out of memory ({str(error).splitlines()[0][:200]}); try a smaller --num-envs, "

@@ -32,9 +32,10 @@ from jax_reinforce.harness.trackers import check_trackers
 __all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "clean_argparse_message", "exit_now",
            "add_config_flags", "config_from_args", "typed_config_fields", "int_flag", "check_path", "check_out_path", "shown_path", "error_words",
            "os_error_line", "check_jax_environment", "start_jax", "SignalWatch", "exit_on_signals",
-           "exit_with_line", "ProgressLine", "add_tracker_flags", "trackers_from_args"]
+           "exit_with_line", "last_line", "EXIT_JOB_LOST", "ProgressLine", "add_tracker_flags", "trackers_from_args"]
 
 EXIT_BAD_INPUT = 2
+EXIT_JOB_LOST = 4  # a multi-process job lost a process (start_jax; devices.JobLostError)
 
 
 class UsageError(Exception):
@@ -82,7 +83,9 @@ def exit_now(code: int):
     close every file they write (each written whole, then renamed), so once
     the standard streams are flushed nothing is left to do. In a
     multi-process job (``jax.distributed``) the process exits normally, so
-    that it leaves the job cleanly.
+    that it leaves the job cleanly; a failed one (``code != 0``) leaves it
+    within seconds (:func:`jax_reinforce.harness.devices.leave_job`), then
+    exits; a job that lost a process (:data:`EXIT_JOB_LOST`) exits at once.
     """
     sys.stdout.flush()
     sys.stderr.flush()
@@ -90,7 +93,10 @@ def exit_now(code: int):
     distributed = sys.modules.get("jax_reinforce.harness.devices")
     joining = distributed is not None and distributed.joining()  # a join that timed out: never leave it "cleanly"
     if jax is not None and jax.distributed.is_initialized() and not joining:
-        sys.exit(code)
+        if code == 0:
+            sys.exit(code)
+        if code != EXIT_JOB_LOST:  # a failed job, but its processes may all be here: leave it, in seconds
+            distributed.leave_job()
     os._exit(code)
 
 
@@ -350,14 +356,18 @@ def check_jax_environment(*, start_backends: bool = True) -> None:
             raise UsageError(_backend_problem(error)) from None
 
 
-def start_jax(coordinator=None, num_processes=None, process_id=None, *, timeout_s: float = 300) -> bool:
+def start_jax(coordinator=None, num_processes=None, process_id=None, *, timeout_s: float = 300,
+              prog: str = "train.py") -> bool:
     """Starts JAX for a script, in the order it needs; a bad environment or job in one line.
 
     :func:`check_jax_environment` without starting anything; then joins the
     job (:func:`jax_reinforce.harness.devices.join_job`, giving up after
     ``timeout_s``) or, in one process, exposes one CPU device per core
     (:func:`jax_reinforce.harness.compilation.use_cpu_cores`), both before the
-    backends start; then starts the backends.
+    backends start; then starts the backends. In a job, a peer's death ends
+    this process with one line, ``<prog>: error: the job lost a process ...``,
+    and exit code :data:`EXIT_JOB_LOST`
+    (:func:`jax_reinforce.harness.devices.watch_native_errors`).
 
     Returns:
       Whether a multi-process job was joined.
@@ -367,10 +377,18 @@ def start_jax(coordinator=None, num_processes=None, process_id=None, *, timeout_
     """
     check_jax_environment(start_backends=False)
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
-    from jax_reinforce.harness.devices import join_job
+    from jax_reinforce.harness.devices import JOB_LOST, join_job, watch_native_errors
 
     joined = join_job(coordinator, num_processes, process_id, timeout_s=timeout_s)
-    if not joined:
+    if joined:  # a peer that dies ends this process in one line of ours, not JAX's C++ abort
+        def on_fatal(line: str):
+            lost = re.search("distributed service|coordination service|heartbeat", line)
+            why = (f"another process ended, or process 0's coordinator at {coordinator} is gone" if lost
+                   else f"JAX's runtime failed: {re.sub(r'^F[0-9]{4} [^]]*] ', '', line)[:200]}")
+            exit_with_line(f"{prog}: error: {JOB_LOST.format(why=why)}", EXIT_JOB_LOST)
+
+        watch_native_errors(on_fatal)
+    else:
         try:
             use_cpu_cores()  # may start the backends (when the device count was set outside)
         except Exception as error:  # noqa: BLE001 - as check_jax_environment
@@ -389,9 +407,27 @@ def exit_with_line(line: str, code: int) -> None:
     hold; ``os._exit`` runs no clean-up: every file the tools write is
     written whole (a temporary file, then a rename), so none is left half done.
     """
-    start = "\n" if sys.stderr.isatty() else ""  # a progress bar may be mid-line
-    os.write(2, f"{start}{line}\n".encode(errors="replace"))
+    last_line(line)
     os._exit(code)
+
+
+_LAST_LINE = threading.RLock()  # held, never released, by the thread that writes the process's last line
+
+
+def last_line(line: str) -> None:
+    """Writes ``line`` to stderr as the process's last line: from any other thread, waits for the end.
+
+    Two threads may end the process at once (an error in the main thread, a
+    signal or a lost peer in another): the first one's line is the only one.
+    """
+    _LAST_LINE.acquire()
+    start = "\n" if sys.stderr.isatty() else ""  # a progress bar may be mid-line
+    try:
+        fd = sys.stderr.fileno()  # the terminal's, also where fd 2 is a pipe (devices.watch_native_errors)
+    except (AttributeError, OSError, ValueError):  # captured (a test): no lock of it can be held here
+        print(line, file=sys.stderr, flush=True)
+        return
+    os.write(fd, f"{start}{line}\n".encode(errors="replace"))  # takes no lock another thread could hold
 
 
 class SignalWatch:

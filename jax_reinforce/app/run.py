@@ -15,7 +15,9 @@ choice (``handle_signals``, off by default so that a notebook keeps its own Ctrl
 saves a checkpoint and returns ``"interrupted"``; a second one, or no chunk ending within 5 s, exits at once.
 
 Bad input raises :class:`RunError` (a ``ValueError``), one line naming what
-was wrong and what is allowed, before anything on disk is touched.
+was wrong and what is allowed, before anything on disk is touched; so do the
+processes of a multi-process job that would not run the same job. A job that
+loses a process raises :class:`jax_reinforce.harness.devices.JobLostError`.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from jax_reinforce.app.cli import SignalWatch, exit_with_line
-from jax_reinforce.core.config import DEFAULT_ENV, SWEEPABLE, Config, env_spec_of, flag_of, plain_number
+from jax_reinforce.core.config import DEFAULT_ENV, FLAGS, SWEEPABLE, Config, env_spec_of, flag_of, plain_number
+from jax_reinforce.core.envs import describe_env
 from jax_reinforce.core.policies import resolve_policy
 from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint_arrays, load_run_flags
 from jax_reinforce.harness.checkpoint import load_train_state
 from jax_reinforce.harness.checkpoint import save_checkpoint
-from jax_reinforce.harness.compilation import compiler_options, enable_compile_cache
+from jax_reinforce.harness.compilation import code_digest, compiler_options, enable_compile_cache, source_digest
 from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies
 from jax_reinforce.harness.files import remove_stale_temporaries, write_json
 from jax_reinforce.harness.memory import check_training_memory
@@ -420,6 +423,42 @@ def _count(name: str, value, low: int):
     raise RunError(f"{name} ({flag_of(name)}) must be an integer >= {low}; got {value!r}")
 
 
+def _same_job(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, metrics_fn):
+    """Refuses, before anything is written, processes of a job that would run different jobs (one line on each).
+
+    What every process must agree on, by flag: the config (and on resume the run's, from ``out``), the run's
+    flags, the user's code, ours (:func:`jax_reinforce.harness.devices.check_same_job`); nothing to do in one
+    process. Not compared: what only process 0 uses (``--overwrite``, the trackers) and ``out`` itself.
+    """
+    import json
+
+    import jax
+
+    # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
+    from jax_reinforce.harness.devices import check_same_job
+
+    if jax.process_count() == 1:
+        return
+    try:  # on resume, the run every process reads (a process given another --out would train another run)
+        run = json.loads((Path(out) / "config.json").read_text()) if resume and out is not None else {}
+    except (OSError, ValueError):
+        run = {}
+    run = run if isinstance(run, dict) else {}
+    saved = "the run's" if config is None else None  # a resume without config flags takes the saved config
+    values = config.to_dict() if config is not None else {}
+    spec, policy = (config.attached_env_spec, config.attached_policy) if config is not None else (None, None)
+    sources, python, libraries = source_digest()
+    check_same_job({**{flag.flag: values.get(flag.field, saved) for flag in FLAGS},
+                   **{f"the run's {flag.flag} (config.json in --out)": run.get(flag.field) for flag in FLAGS},
+                   "--resume": resume, "--checkpoint-every": checkpoint_every,
+                   "--chunk-iterations": chunk_iterations, "--eval-episodes": eval_episodes,
+                   "--devices": [str(d) for d in devices] if isinstance(devices, list) else devices,
+                   "the environment object": None if spec is None else (describe_env(spec), code_digest(type(spec.env))),
+                   "the network object": None if policy is None else code_digest(*policy[:2]),
+                   "metrics_fn": None if metrics_fn is None else code_digest(metrics_fn),
+                   "the jax_reinforce sources (digest)": sources, "Python": python, "the libraries": libraries})
+
+
 def train_run(config: Config | None, out=None, *, resume: bool = False, overwrite: bool = False,
               typed_fields=None, checkpoint_every: int | None = None, chunk_iterations: int = 8,
               eval_episodes: int | None = None,
@@ -483,9 +522,8 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
     start_time = time.perf_counter() if start_time is None else start_time
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     import jax
-
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
-    from jax_reinforce.harness.devices import any_process, select_devices
+    from jax_reinforce.harness.devices import any_process, job_lost_errors, select_devices
 
     if env_spec is not None and config is not None:
         if config.env not in (env_spec.name, DEFAULT_ENV):  # the config's own choice, other than the spec's
@@ -502,6 +540,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
     problem = None
     lock = RunLock()  # held by process 0 from before the run directory is checked until the run ends
     try:
+        _same_job(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, metrics_fn)
         # An explicit count is checked before the run directory is touched; the default depends on
         # the seeds, which a resume reads from the run.
         if devices is not None and not isinstance(devices, list):
@@ -530,7 +569,7 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
     try:
         if any_process(problem is not None):  # in a job, every process stops if one cannot start
             raise RunError(str(problem or "another process of the job could not start; see its error"))
-        with StopSignals(handle_signals) as stop:
+        with StopSignals(handle_signals) as stop, job_lost_errors():  # in a job, a peer gone: one line saying so
             return _train(config, Path(out), resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
                           compile_cache, stop, progress, log, start_time, bool(tensorboard), wandb, metrics_fn)
     finally:

@@ -201,6 +201,15 @@ def _code_and_versions() -> tuple:
     return digest.hexdigest(), sys.version, tuple(found)
 
 
+def source_digest() -> tuple:
+    """``(digest of this package's .py files, Python's version, ((library, version), ...))``, read once per process.
+
+    What every process of a job must share (:func:`jax_reinforce.harness.devices.check_same_job`), and part of
+    every cache key.
+    """
+    return _code_and_versions()
+
+
 def _config_values() -> tuple:
     """``(name, repr(value))`` of each of :data:`CONFIG_NAMES` now (``None`` where this JAX lacks it)."""
     import jax

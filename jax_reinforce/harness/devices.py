@@ -13,11 +13,26 @@ shares a decision taken from one process's local state (a signal), and
 :func:`gather_to_host` collects arrays held by other processes' devices
 (an all-gather, through gloo on the CPU). Process 0 writes the run
 directory. :func:`select_devices` reads the ``--devices`` flag.
+
+A job is one config and fails fast: :func:`check_same_job` refuses processes
+that would run different jobs, before anything is written;
+:func:`check_coordinator_port` refuses a coordinator port in use before JAX
+binds it (JAX segfaults); :func:`watch_native_errors` turns the C++ runtime's
+fatal end (a peer gone: a fatal log, a stack trace, SIGABRT) into one line of
+ours; :func:`leave_job` leaves a failed job within seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
+import os
+import re
+import select
+import signal
+import socket
+import sys
 import threading
 import time
 
@@ -34,12 +49,25 @@ __all__ = [
     "any_process",
     "join_job",
     "joining",
+    "check_coordinator_port",
+    "check_same_job",
+    "watch_native_errors",
+    "leave_job",
+    "HEARTBEAT_TIMEOUT_S",
+    "JobLostError",
+    "job_lost_errors",
+    "JOB_LOST",
 ]
 
 # The fewest agents in one call of a device (the runner's smallest batch): a vmapped batch of one agent
 # compiles to different (unbatched) dot products, so a lone agent would not be bitwise the same.
 MIN_BATCH = 2
 JOINING_THREAD = "jax-distributed-initialize"  # the thread that runs JAX's connect (see initialize_distributed)
+# What every process of a job that lost a process says (app.cli.start_jax, job_lost_error).
+JOB_LOST = ("the job lost a process ({why}); this process stops too; every file is written whole, so the last "
+            "checkpoint (if any) is kept")
+# A process silent this long is gone: the job's coordinator then fails every process (JAX's default: 100 s).
+HEARTBEAT_TIMEOUT_S = 10
 
 
 def _is_int(value) -> bool:
@@ -173,6 +201,8 @@ def initialize_distributed(
             or not 1 <= timeout_s < 2**31:
         raise ValueError(f"timeout_s (--coordinator-timeout) must be a number of seconds in [1, 2**31); "
                          f"got {timeout_s!r}")
+    if process_id == 0:
+        check_coordinator_port(coordinator)
     if jax.config.values.get("jax_cpu_collectives_implementation") in (None, "none"):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     outcome = []
@@ -184,6 +214,7 @@ def initialize_distributed(
                 num_processes=int(num_processes),
                 process_id=int(process_id),
                 initialization_timeout=math.ceil(timeout_s),
+                heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
             )
         except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
             outcome.append(error)
@@ -201,6 +232,35 @@ def initialize_distributed(
     if outcome:
         raise outcome[0]
     return True
+
+
+def check_coordinator_port(coordinator: str) -> None:
+    """Refuses, in one line, a coordinator port that process 0 cannot listen on (JAX would segfault).
+
+    Binds the port as JAX's coordinator will (every address, ``[::]`` or
+    ``0.0.0.0``, with ``SO_REUSEADDR`` like gRPC, so that a port a
+    finished job left in ``TIME_WAIT`` passes) and lets it go at once.
+
+    Raises:
+      ValueError: naming ``--coordinator``, the port and why it cannot be used.
+    """
+    _, port = _parse_coordinator(coordinator)
+    families = (socket.AF_INET6, socket.AF_INET) if socket.has_ipv6 else (socket.AF_INET,)
+    for family in families:
+        try:
+            probe = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # no IPv6 here: try IPv4
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+                return
+            except OSError as error:
+                raise ValueError(
+                    f"--coordinator {coordinator!r}: process 0 cannot listen on port {port} "
+                    f"({os.strerror(error.errno).lower() if error.errno else error}); choose a free port, "
+                    f"the same for every process, or end what uses it") from None
 
 
 def joining() -> bool:
@@ -275,3 +335,146 @@ def gather_to_host(tree, num_seeds: int | None = None):
     if num_seeds is not None:
         host = [x[:num_seeds] for x in host]
     return jax.tree.unflatten(treedef, host)
+
+
+def _words(texts: list[str], width: int) -> np.ndarray:
+    """``texts`` as a ``(len(texts), width)`` uint8 array (UTF-8, cut and zero-padded): one shape on every process."""
+    rows = np.zeros((len(texts), width), np.uint8)
+    for i, text in enumerate(texts):
+        raw = text.encode(errors="replace")[:width]
+        rows[i, :len(raw)] = np.frombuffer(raw, np.uint8)
+    return rows
+
+
+def check_same_job(parts: dict[str, object]) -> None:
+    """Refuses, on every process at once, a job whose processes would run different jobs.
+
+    Every process gives the same names (what must agree: each config flag,
+    the run's flags, the environment, the network, the package's sources) with
+    its own values; their digests are all-gathered (one small array), and on
+    a mismatch the values of the first part that differs. Every process must
+    call this at the same point; one process: nothing to do.
+
+    Args:
+      parts: ``{name: value}``; values are compared by ``repr``.
+
+    Raises:
+      ValueError: the same line on every process, ``the processes of this job
+        differ: <name> is <value> on process <i> but <value> on process 0; ...``.
+    """
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    names = list(parts)
+    texts = [repr(parts[name]) for name in names]
+    digests = [hashlib.sha256(f"{name}\0{text}".encode()).digest()[:8] for name, text in zip(names, texts)]
+    whole = hashlib.sha256(b"".join(digests)).digest()[:8] + len(names).to_bytes(8, "little")
+    everyone = multihost_utils.process_allgather(np.frombuffer(whole, np.uint32))  # (P, 4): one shape everywhere
+    if (everyone == everyone[0]).all():
+        return
+    if (everyone[:, 2:] != everyone[0, 2:]).any():  # not even the same names: other code
+        raise ValueError("the processes of this job run different versions of jax_reinforce (its parts to "
+                         "compare differ); install the same code everywhere")
+    own = np.frombuffer(b"".join(digests), np.uint32).reshape(len(names), 2)
+    gathered = multihost_utils.process_allgather(own)  # (P, parts, 2)
+    differ = np.flatnonzero((gathered != gathered[0]).any(axis=(0, 2)))
+    first = int(differ[0])
+    other = int(np.flatnonzero((gathered[:, first] != gathered[0, first]).any(axis=1))[0])
+    values = multihost_utils.process_allgather(_words([texts[first]], 120))  # (P, 1, 120)
+    shown = [bytes(values[p, 0]).rstrip(b"\0").decode(errors="replace") for p in (other, 0)]
+    also = f" (and {', '.join(names[i] for i in differ[1:])})" if len(differ) > 1 else ""
+    raise ValueError(f"the processes of this job differ: {names[first]} is {shown[0]} on process {other} but "
+                     f"{shown[1]} on process 0{also}; give every process the same command, but its --process-id")
+
+
+_FATAL = re.compile(rb"(?m)^F\d{4} |^\*\*\* Check failure|^terminate called")
+_NATIVE_HOLD_S = 0.5  # a native error line is shown this late, unless a fatal end follows it
+
+
+def _park_aborts() -> None:
+    """SIGABRT waits ``sleep(6)`` seconds in C before ending the process, so a thread can end it first.
+
+    C's ``sleep`` is async-signal-safe and takes the signal's number (6) as its seconds; Python's own
+    handlers run too late (in the main thread, after the abort). Skipped where libc has no ``sleep``.
+    """
+    import ctypes  # only here: a job's start-up
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.signal.restype, libc.signal.argtypes = ctypes.c_void_p, (ctypes.c_int, ctypes.c_void_p)
+        libc.signal(signal.SIGABRT, ctypes.cast(libc.sleep, ctypes.c_void_p).value)
+    except (OSError, AttributeError):
+        pass
+
+
+def watch_native_errors(on_fatal) -> None:
+    """Native writes to stderr go through this process; a fatal end of JAX's C++ runtime calls ``on_fatal``.
+
+    When a peer of a job dies, JAX's distributed runtime ends the others
+    from its own threads: a fatal log line (``F...``), a C++ stack trace,
+    then SIGABRT. Here file descriptor 2 becomes a pipe read by a thread,
+    and ``sys.stderr`` writes to the original descriptor, so Python's own
+    lines are untouched. The thread shows native output
+    :data:`_NATIVE_HOLD_S` late; on a fatal line it drops what it holds and
+    calls ``on_fatal(line)`` with that line in its thread, which must end
+    the process (``os._exit``); SIGABRT meanwhile waits (:func:`_park_aborts`).
+    """
+    real = os.dup(2)
+    reader, writer = os.pipe()
+    sys.stderr.flush()
+    os.dup2(writer, 2)
+    os.close(writer)
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding, errors=sys.stderr.errors,
+                           closefd=False)
+    _park_aborts()
+
+    def forward():
+        held, since = b"", None
+        while True:
+            wait = None if not held else max(0.0, since + _NATIVE_HOLD_S - time.monotonic())
+            if not select.select([reader], [], [], wait)[0]:
+                os.write(real, held)
+                held, since = b"", None
+                continue
+            data = os.read(reader, 1 << 16)
+            if not data:
+                return
+            held, since = held + data, since or time.monotonic()
+            fatal = _FATAL.search(held)
+            if fatal:
+                on_fatal(held[fatal.start():].split(b"\n", 1)[0].decode(errors="replace"))
+
+    threading.Thread(target=forward, name="native-stderr", daemon=True).start()
+
+
+class JobLostError(RuntimeError):
+    """A multi-process job lost a process: a collective operation with it failed (one line)."""
+
+
+@contextlib.contextmanager
+def job_lost_errors():
+    """Within it, in a job, a collective's failure (a peer gone) is raised as a :class:`JobLostError`.
+
+    JAX raises it (gloo's, on the CPU) as a ``ValueError`` or a
+    ``JaxRuntimeError`` whose text names the transport; other errors pass.
+    """
+    try:
+        yield
+    except (ValueError, RuntimeError) as error:
+        first = (str(error).splitlines() or [""])[0]
+        if jax.process_count() == 1 or not re.search(r"Gloo|NCCL|Connection (closed|reset)|Socket closed", first):
+            raise
+        raise JobLostError(JOB_LOST.format(why=f"a collective operation failed: {first[:160]}")) from None
+
+
+def leave_job(timeout_s: float = 3.0) -> None:
+    """Leaves the job (``jax.distributed.shutdown``), waiting at most ``timeout_s`` for the others.
+
+    The shutdown meets every process at a barrier; with a peer gone it would
+    wait for the heartbeat timeout and then abort. The caller ends the
+    process after this returns (``os._exit``), joined or not.
+    """
+    thread = threading.Thread(target=jax.distributed.shutdown, name="jax-distributed-shutdown", daemon=True)
+    thread.start()
+    thread.join(timeout_s)

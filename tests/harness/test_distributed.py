@@ -22,7 +22,7 @@ import jax
 import numpy as np
 import pytest
 
-from jax_reinforce.harness.devices import initialize_distributed, select_devices
+from jax_reinforce.harness.devices import HEARTBEAT_TIMEOUT_S, initialize_distributed, select_devices
 from jax_reinforce.harness.runner import mesh_shape
 
 WORKER = Path(__file__).resolve().parents[1] / "_distributed_worker.py"
@@ -114,7 +114,8 @@ def test_initialize_distributed_validates_before_joining(monkeypatch):
             initialize_distributed(*args)
     assert calls == []
     assert initialize_distributed("10.0.0.1:1234", 2, 1, timeout_s=7) is True
-    assert calls == [dict(coordinator_address="10.0.0.1:1234", num_processes=2, process_id=1, initialization_timeout=7)]
+    assert calls == [dict(coordinator_address="10.0.0.1:1234", num_processes=2, process_id=1, initialization_timeout=7,
+                          heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S)]
 
 
 @pytest.mark.parametrize(
