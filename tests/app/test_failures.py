@@ -291,12 +291,11 @@ class Script:
 def test_a_signal_during_start_up_is_one_line(signum, moment, tmp_path, script_env):
     """From the script's first lines on (before them Python starts itself, ~30 ms, with its own defaults).
 
-    At 0.3 s the script is importing JAX (about 0.7 s on a warm machine), one second before any training.
+    At 0.3 s after them the script is importing JAX (about 0.7 s on a warm machine), one second before any training.
     """
     script = Script(TRAIN, [*TINY, "--out", tmp_path / "run"], script_env)
-    if moment == "first moment":
-        script.wait_for_handlers()
-    else:
+    script.wait_for_handlers()  # before them Python's own defaults hold (a loaded machine may take 0.3 s to get there)
+    if moment != "first moment":
         time.sleep(moment)
     last = script.stop_with(signum, within=3)
     assert last == f"train.py: interrupted by {signal.Signals(signum).name} during start-up; nothing was trained"
