@@ -21,6 +21,7 @@ was wrong and what is allowed, before anything on disk is touched.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 import signal
 import sys
 import time
@@ -35,7 +36,7 @@ from jax_reinforce.core.policies import resolve_policy
 from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint_arrays, load_train_state
 from jax_reinforce.harness.checkpoint import save_checkpoint
 from jax_reinforce.harness.compilation import compiler_options, enable_compile_cache
-from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies
+from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies, policy_evaluation_program
 from jax_reinforce.harness.files import remove_stale_temporaries, write_json
 from jax_reinforce.harness.memory import check_training_memory
 from jax_reinforce.harness.reporting import BEST_RULE, aggregate_metrics, best_setting, evaluation_table, extra_columns
@@ -720,6 +721,15 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     # A chunk never crosses a checkpoint, so checkpoint_every N saves every N iterations.
     chunk = min(chunk_iterations, checkpoint_every or chunk_iterations, config.iterations)
     runner, layout = _make_runner(config, env_spec, chunk, devices, metrics_fn)
+    policy = resolve_policy(config.attached_policy or config.network, config.hidden)
+    # XLA compiles without the GIL: the evaluation and (a fresh run's) chunk program compile in threads while
+    # the initialisation compiles and runs here.
+    pool = ThreadPoolExecutor(2)
+    evaluation_program = pool.submit(
+        policy_evaluation_program, runner.state_shapes().params, env_spec, eval_episodes, config.num_seeds, policy
+    ) if eval_episodes and jax.process_index() == 0 else None
+    chunk_program = None if resume else pool.submit(runner.compile)
+    pool.shutdown(wait=False)
     runner.init()  # agent i from fold_in(PRNGKey(config.seed), i), made inside the program
     # Process 0 writes the run directory; every process trains its share.
     writer = _RunWriter(config, out, runner, stop, main_process=jax.process_index() == 0)
@@ -730,7 +740,9 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     log(f"{job}devices: {', '.join(str(d) for d in devices)} ({layout})")
     if any_process(bool(stop)):
         return writer.interrupted()
-    runner.compile()
+    if chunk_program is not None:
+        chunk_program.result()
+    runner.compile()  # a resumed run's size (fewer agents may still train)
     seconds["compile"] = time.perf_counter() - t0
 
     interrupted, seconds["train"] = _train_chunks(writer, checkpoint_every, progress)
@@ -748,7 +760,7 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     evaluation = {}
     if eval_episodes:
         results = evaluate_policies(runner.state.params, env_spec, eval_episodes, config.seed, config.num_seeds,
-                                    resolve_policy(config.attached_policy or config.network, config.hidden))
+                                    policy, program=evaluation_program.result())
         evaluation = {f"{name}_mean": returns.mean(axis=1).tolist() for name, returns in results.items()}
     seconds["eval"] = time.perf_counter() - t_eval
     seconds["total"] = time.perf_counter() - start_time

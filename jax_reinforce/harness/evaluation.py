@@ -27,6 +27,7 @@ from jax_reinforce.harness.render import RENDERABLE_ENVS, draw_cartpole, draw_fr
 
 __all__ = [
     "check_evaluation_size",
+    "policy_evaluation_program",
     "gymnasium_unavailable_reason",
     "evaluation_memory_bytes",
     "evaluate_gymnax",
@@ -336,7 +337,7 @@ def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int
 
 
 def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds: int | None = None,
-                      policy=None) -> dict:
+                      policy=None, program=None) -> dict:
     """Greedy returns of every agent in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
@@ -348,6 +349,9 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     gymnasium resets seeded with ``seed``, so the same run and seed give the
     same numbers in both. Every seed in ``[0, 2**32)`` has its own key: the
     largest, ``2**32 - 1``, uses ``PRNGKey(0)``, which no other seed uses.
+
+    ``program``: :func:`policy_evaluation_program`'s for these arguments,
+    compiled ahead (``None``: compiled here).
 
     Returns:
       ``{"gymnax": (S, E)}`` plus ``"gymnasium": (S, E)`` where the
@@ -370,7 +374,7 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     # JAX runs the gymnax episodes on its own threads while gymnasium's run here, in NumPy.
     agents = jax.tree.leaves(params)[0].shape[0]
     period = agents if num_seeds is None else int(num_seeds)
-    program = _evaluation_program(params, env_spec, num_episodes, from_seed=period, policy=policy)
+    program = program or policy_evaluation_program(params, env_spec, num_episodes, num_seeds, policy)
     gymnax_returns = program(params, np.uint32((int(seed) + 1) % 2**32))
     results = {}
     if gymnasium_unavailable_reason(env_spec, policy) is None:
@@ -380,6 +384,17 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
                                env_spec.name, num_episodes, seed=int(seed))
             for start in range(0, agents, period)])
     return {"gymnax": np.asarray(gymnax_returns), **results}
+
+
+def policy_evaluation_program(params, env_spec, num_episodes: int, num_seeds: int | None = None, policy=None):
+    """The compiled gymnax evaluation of :func:`evaluate_policies` (same arguments; ``params`` may be
+    ``jax.ShapeDtypeStruct`` leaves): ``program(params, seed + 1 as uint32) -> (S, E)`` returns. A run
+    compiles it while it compiles its training programs."""
+    import jax
+
+    agents = jax.tree.leaves(params)[0].shape[0]
+    period = agents if num_seeds is None else int(num_seeds)
+    return _evaluation_program(params, env_spec, num_episodes, from_seed=period, policy=policy)
 
 
 def gymnasium_unavailable_reason(env_spec, policy=None) -> str | None:

@@ -337,6 +337,13 @@ class Runner(RunProgress):
         self.state = jax.device_get(init(*args))
         return self.state
 
+    def state_shapes(self):
+        """The shapes and dtypes of :meth:`init`'s state (``jax.ShapeDtypeStruct`` leaves), nothing run or compiled."""
+        import jax
+
+        keys = jax.ShapeDtypeStruct((self.config.num_agents, 2), np.uint32)
+        return jax.eval_shape(lambda k, hp: self._init_state(k, None, hp), keys, self.agent_hyperparameters())
+
     def agent_hyperparameters(self) -> dict:
         """``{name: (num_agents,) float32}``: each agent's setting (``max_grad_norm`` ``inf`` when unclipped)."""
 
@@ -430,12 +437,15 @@ class Runner(RunProgress):
         """
         import jax
 
-        size = batch_size or self._call_size(int(self.running()[self.owned].sum()) if self.state is not None else 0)
+        # Before init (a fresh run's program, compiled while init is), every agent is running.
+        running = len(self.owned) if self.state is None else int(self.running()[self.owned].sum())
+        size = batch_size or self._call_size(running)
         compiled = self._compiled.setdefault(size, {})
         missing = [slot for slot in self._slots if slot not in compiled]
         if not missing:
             return compiled
-        example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), self.state)
+        state = self.state if self.state is not None else self.state_shapes()
+        example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), state)
 
         def run_chunk(state):
             return self._run_agents(state, self.chunk)
