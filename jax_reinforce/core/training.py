@@ -274,8 +274,9 @@ def hyperparameters(config: Config, **given) -> dict:
 
 
 def _all_finite(tree) -> jax.Array:
-    leaves = jax.tree.leaves(tree)  # none for a stateless optimizer (sgd)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
+    """Every float of ``tree`` is finite: one check of all its leaves (one kernel, not one per leaf)."""
+    leaves = [jnp.ravel(x) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.isfinite(jnp.concatenate(leaves))) if leaves else jnp.bool_(True)
 
 
 def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, env_axis_name: str | None,
@@ -425,7 +426,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         values, loss, grads = value_fit(state.value_params, traj, returns, mask, used)
         updates, opt_state = make_value_optimizer(config).update(grads, state.value_opt_state, state.value_params)
         params = optax.apply_updates(state.value_params, updates)
-        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(opt_state) & _all_finite(params)
+        finite = _all_finite((loss, grads, opt_state, params))
         return values, loss, params, opt_state, finite
 
     def update_policy(state, traj, weights, mask, used):
@@ -501,8 +502,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         # the square) and the new parameters.
         solved, hold, fields, conf, return_sum, episodes = check_solved(state, conf, traj, active)
         # What a candidate or a confirmation computed is not applied: nothing of it can fail the agent.
-        finite = hold | (jnp.isfinite(loss) & _all_finite(grads) & jnp.isfinite(optax.tree.norm(grads))
-                         & _all_finite(opt_state) & _all_finite(new_params) & value_finite)
+        finite = hold | (_all_finite((loss, grads, optax.tree.norm(grads), opt_state, new_params)) & value_finite)
         learn = finite & ~hold
 
         def kept(new, old):
