@@ -722,11 +722,12 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     chunk = min(chunk_iterations, checkpoint_every or chunk_iterations, config.iterations)
     runner, layout = _make_runner(config, env_spec, chunk, devices, metrics_fn)
     policy = resolve_policy(config.attached_policy or config.network, config.hidden)
-    # XLA compiles without the GIL: the evaluation and (a fresh run's) chunk program compile in threads while
-    # the initialisation compiles and runs here.
+    # XLA compiles without the GIL: once the initialisation is compiled (or loaded: its shapes are the state's),
+    # the evaluation and (a fresh run's) chunk program compile in threads while it runs here.
+    shapes = runner.state_shapes()
     pool = ThreadPoolExecutor(2)
     evaluation_program = pool.submit(
-        policy_evaluation_program, runner.state_shapes().params, env_spec, eval_episodes, config.num_seeds, policy
+        policy_evaluation_program, shapes.params, env_spec, eval_episodes, config.num_seeds, policy
     ) if eval_episodes and jax.process_index() == 0 else None
     chunk_program = None if resume else pool.submit(runner.compile)
     pool.shutdown(wait=False)
