@@ -27,6 +27,7 @@ import shlex
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -40,7 +41,7 @@ from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, l
 from jax_reinforce.harness.checkpoint import load_train_state
 from jax_reinforce.harness.checkpoint import save_checkpoint
 from jax_reinforce.harness.compilation import code_digest, compiler_options, enable_compile_cache, source_digest
-from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies
+from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies, policy_evaluation_program
 from jax_reinforce.harness.files import remove_stale_temporaries, write_json
 from jax_reinforce.harness.memory import check_training_memory
 from jax_reinforce.harness.reporting import BEST_RULE, aggregate_metrics, best_setting, evaluation_table, extra_columns
@@ -845,6 +846,16 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     # A chunk never crosses a checkpoint, so checkpoint_every N saves every N iterations.
     chunk = min(chunk_iterations, checkpoint_every or chunk_iterations, config.iterations)
     runner, layout = _make_runner(config, env_spec, chunk, devices, metrics_fn)
+    policy = resolve_policy(config.attached_policy or config.network, config.hidden)
+    # XLA compiles without the GIL: once the initialisation is compiled (or loaded: its shapes are the state's),
+    # the evaluation and (a fresh run's) chunk program compile in threads while it runs here.
+    shapes = runner.state_shapes()
+    pool = ThreadPoolExecutor(2)
+    evaluation_program = pool.submit(
+        policy_evaluation_program, shapes.params, env_spec, eval_episodes, config.num_seeds, policy
+    ) if eval_episodes and jax.process_index() == 0 else None
+    chunk_program = None if resume else pool.submit(runner.compile)
+    pool.shutdown(wait=False)
     runner.init()  # agent i from fold_in(PRNGKey(config.seed), i), made inside the program
     # Process 0 writes the run directory; every process trains its share.
     writer = _RunWriter(config, out, runner, stop, main_process=jax.process_index() == 0,
@@ -857,7 +868,9 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     log(f"{job}devices: {', '.join(str(d) for d in devices)} ({layout})")
     if any_process(bool(stop)):
         return writer.interrupted()
-    runner.compile()
+    if chunk_program is not None:
+        chunk_program.result()
+    runner.compile()  # a resumed run's size (fewer agents may still train)
     seconds["compile"] = time.perf_counter() - t0
 
     interrupted, seconds["train"] = _train_chunks(writer, checkpoint_every, progress)
@@ -875,7 +888,7 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     evaluation = {}
     if eval_episodes:
         results = evaluate_policies(runner.state.params, env_spec, eval_episodes, config.seed, config.num_seeds,
-                                    resolve_policy(config.attached_policy or config.network, config.hidden), log)
+                                    policy, log, program=evaluation_program.result())
         evaluation = {f"{name}_mean": returns.mean(axis=1).tolist() for name, returns in results.items()}
     seconds["eval"] = time.perf_counter() - t_eval
     seconds["total"] = time.perf_counter() - start_time

@@ -168,17 +168,33 @@ def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy, p
             f"active must be a scalar bool (a Python bool or a traced bool); got shape {jnp.shape(active)} "
             f"dtype {jnp.result_type(active)}"
         )
-    if not isinstance(greedy, (bool, np.bool_)):
-        raise ValueError(f"greedy must be a bool (static); got {greedy!r}")
+    if jnp.shape(greedy) != () or jnp.result_type(greedy) != jnp.bool_:
+        raise ValueError(f"greedy must be a scalar bool (a Python bool or a traced bool); got {greedy!r}")
     if policy is not None:
         log_std = params.get("log_std") if env_spec.continuous and isinstance(params, dict) else None
     else:
         log_std = params[-1].get("log_std") if hasattr(params[-1], "get") else None
     log_std_shape = None if log_std is None else tuple(jnp.shape(log_std))
-    if env_spec.continuous and not greedy and log_std_shape != (env_spec.n_actions,):
+    if env_spec.continuous and not _always(greedy) and log_std_shape != (env_spec.n_actions,):
         raise ValueError(
             f"{name} has continuous actions: the policy's last layer must hold 'log_std' of shape "
             f"({env_spec.n_actions},) (jax_reinforce.init_gaussian_policy's); got {log_std_shape}")
+
+
+def _always(flag) -> bool:
+    """``flag`` is a static (not traced) True."""
+    return isinstance(flag, (bool, np.bool_)) and bool(flag)
+
+
+def _acting_argmax(logits):
+    """``jnp.argmax(logits, axis=-1)`` (the first of equal maxima) in elementwise ops, for a few actions."""
+    if logits.shape[-1] > UNROLL_MAX:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    best, index = logits[..., 0], jnp.zeros(logits.shape[:-1], jnp.int32)
+    for k in range(1, logits.shape[-1]):
+        higher = logits[..., k] > best
+        best, index = jnp.where(higher, logits[..., k], best), jnp.where(higher, k, index)
+    return index
 
 
 class _Episodes(NamedTuple):
@@ -224,7 +240,7 @@ def _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_na
     if continuous:
         low = jnp.asarray(env_spec.action_low, jnp.float32)
         high = jnp.asarray(env_spec.action_high, jnp.float32)
-        if greedy:  # the mean is the action: no log_std needed
+        if _always(greedy):  # the mean is the action: no log_std needed
             std = None
         else:
             std = jnp.exp(params[-1]["log_std"] if policy is None else params["log_std"])
@@ -243,13 +259,13 @@ def _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_na
         stored = store_obs(env_spec, obs, float_dtype)
         encoded = encode_obs(env_spec, stored, float_dtype)
         out = _acting_logits(params, encoded) if policy is None else policy_apply(policy, params, encoded, env_spec)
-        if greedy:  # the most likely action: the argmax, or a Gaussian's mean
-            action = out if continuous else jnp.argmax(out, axis=-1).astype(jnp.int32)
-        elif continuous:  # a = mu + sigma eps, learned from unclipped
-            action = out + std * noise
-        else:
-            action = _acting_actions(out, noise)
-        return stored, action
+        best = out if continuous else _acting_argmax(out)  # the most likely action, or a Gaussian's mean
+        if _always(greedy):
+            return stored, best
+        # a = mu + sigma eps (learned from unclipped), or the uniform's action
+        sampled = out + std * noise if continuous else _acting_actions(out, noise)
+        static_false = isinstance(greedy, (bool, np.bool_))
+        return stored, (sampled if static_false else jnp.where(greedy, best, sampled))
 
     def transition(t, state, action):
         # Environments that draw randomness in step_env get a key per step;
@@ -298,6 +314,11 @@ def rollout(
         the whole batch (``lax.pmax``). Without it, vmap must carry a
         per-agent stop flag and select between old and new buffers at every
         step, which costs a copy of every buffer per step.
+      greedy: a bool (may be traced): play the most likely action (a
+        Gaussian's mean) instead of sampling. Traced, one program plays
+        both kinds of episode (the trainer's greedy confirmation); its
+        random numbers are drawn either way, so a sampled episode is the
+        same whatever the flag's other value.
       policy: a :class:`jax_reinforce.Policy` whose ``params`` these are; ``None`` for the MLP's layer list.
 
     Returns:
@@ -309,7 +330,7 @@ def rollout(
         observation size or whose last layer does not give its action count;
         ``num_envs`` not an integer in ``[1, 2**31 - 1]``; ``num_steps``
         neither ``None`` nor such an integer (``0`` is refused, not read as
-        the episode limit); ``active`` not a scalar bool; ``greedy`` not a bool.
+        the episode limit); ``active`` or ``greedy`` not a scalar bool.
     """
     _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy, policy)
     run = _episodes(params, key, env_spec, num_envs, num_steps, axis_name, env_axis_name, greedy, policy)
@@ -351,7 +372,7 @@ def rollout(
         standard normal per action dimension for Box actions.
         """
         block_start = carry[0]
-        noise = None if greedy else run.draw(run.block_keys[block_start // UNIFORM_BLOCK])
+        noise = None if _always(greedy) else run.draw(run.block_keys[block_start // UNIFORM_BLOCK])
         in_block = lambda c: run.keep_going(c) & (c[0] < block_start + UNIFORM_BLOCK)  # noqa: E731
         return jax.lax.while_loop(in_block, lambda c: step(c, noise, block_start), carry)
 
@@ -384,8 +405,8 @@ def greedy_episodes(params, key, env_spec, num_envs: int, active=True, axis_name
     kept, ``(T, N)`` float32, and summed the same way), but no observation
     or action is stored and the loop is one ``while_loop`` without random
     blocks: memory does not grow with the observation size, and the
-    program is smaller (the greedy confirmation in training and the gymnax
-    evaluation use it). Arguments as for :func:`rollout`.
+    program is smaller (the gymnax evaluation uses it; training confirms
+    a solve with its own rollout, the flag traced). Arguments as for :func:`rollout`.
     """
     _check_rollout_args(params, env_spec, num_envs, None, active, True, policy)
     run = _episodes(params, key, env_spec, num_envs, None, axis_name, env_axis_name, True, policy)

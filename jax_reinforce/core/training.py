@@ -51,7 +51,7 @@ from jax_reinforce.core.loss import reinforce_objective, reinforce_value_and_gra
 from jax_reinforce.core.network import init_policy
 from jax_reinforce.core.policies import init_policy_params, policy_apply, resolve_policy
 from jax_reinforce.core.returns import apply_baseline, reward_to_go_rows
-from jax_reinforce.core.rollouts import greedy_episodes, rollout
+from jax_reinforce.core.rollouts import rollout
 from jax_reinforce.core.value import init_value, value_loss, value_loss_and_grad_manual, value_predictions
 
 __all__ = [
@@ -87,10 +87,10 @@ BLOCK_ROWS = 32
 
 
 # Streams of an agent's key K: iteration i uses fold_in(K, i), i < 2**31. The policy's initial
-# weights use fold_in(K, SIDE_STREAM) and V's fold_in(K, SIDE_STREAM - 1); iteration i's greedy
-# confirmation uses fold_in(fold_in(K, i), SIDE_STREAM). With JAX's (partitionable) Threefry,
-# split(k, n)[j] IS fold_in(k, j), so a split of an iteration key into fewer than 2**32 keys (the
-# rollout's) never yields these.
+# weights use fold_in(K, SIDE_STREAM) and V's fold_in(K, SIDE_STREAM - 1); the greedy confirmation
+# of iteration i plays its r-th rollout (r < solve_window) from fold_in(fold_in(K, i), SIDE_STREAM - r).
+# With JAX's (partitionable) Threefry, split(k, n)[j] IS fold_in(k, j), so a split of an iteration key
+# into fewer than 2**32 - 2**31 keys (the rollout's) never yields these.
 SIDE_STREAM = 2**32 - 1
 
 
@@ -142,6 +142,20 @@ class TrainState(NamedTuple):
     confirm_steps: jax.Array
 
 
+class _Confirming(NamedTuple):
+    """A greedy confirmation under way (:func:`confirmation_episodes`): part of ``run_iterations``' loop
+    carry, never of a :class:`TrainState` (a confirmation ends in the call that began it)."""
+
+    left: jax.Array  # int32, greedy rollouts still to play; 0: training
+    return_sum: jax.Array  # float32, summed returns of its finished episodes so far
+    episodes: jax.Array  # float32, its finished episodes so far
+    cut: jax.Array  # float32, its episodes the window cut (a solve needs none)
+
+    @staticmethod
+    def none():
+        return _Confirming(jnp.int32(0), jnp.float32(0), jnp.float32(0), jnp.float32(0))
+
+
 def solve_window(num_envs: int) -> int:
     """``K``: iterations whose episodes (``num_envs`` each) cover the last 100."""
     return max(1, math.ceil(SOLVE_EPISODES / num_envs))
@@ -151,12 +165,18 @@ def confirmation_episodes(num_envs: int) -> int:
     """Greedy episodes that confirm a solve: ``K * num_envs`` (:func:`solve_window`), at least 100.
 
     When an agent's last ``K`` iterations of training episodes average the
-    threshold, its greedy policy (the same parameters) plays this many fresh
-    episodes in the same iteration, from ``fold_in(iteration key,
-    SIDE_STREAM)`` (:data:`SIDE_STREAM`); the agent is solved only if their
-    mean return reaches the threshold too. Otherwise it
-    goes on training, its window of training episodes emptied so that it
-    qualifies again only on new ones.
+    threshold, that iteration (the candidate) applies no update, and its
+    greedy policy (the same parameters) plays this many fresh episodes: ``K``
+    rollouts of the training rollout itself, its greedy flag set (one loop
+    in the program for both kinds of episode), from the keys of
+    :data:`SIDE_STREAM`. These rollouts are not iterations: they update
+    nothing and have no metrics row (a ``metrics_fn``'s values on them are
+    dropped); their steps are counted apart (``confirm_steps``). The agent
+    is solved, at the candidate iteration, only if every greedy episode
+    ended inside the window and their mean return reaches the threshold.
+    Otherwise it goes on training, its window of training episodes emptied
+    so that it qualifies again only on new ones. A confirmation always ends
+    in the call of ``run_iterations`` that began it.
     """
     return solve_window(num_envs) * num_envs
 
@@ -266,17 +286,20 @@ def agent_hyperparameters(config: Config) -> dict:
 
 
 def _all_finite(tree) -> jax.Array:
-    leaves = jax.tree.leaves(tree)  # none for a stateless optimizer (sgd)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
+    """Every float of ``tree`` is finite: one check of all its leaves (one kernel, not one per leaf)."""
+    leaves = [jnp.ravel(x) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.isfinite(jnp.concatenate(leaves))) if leaves else jnp.bool_(True)
 
 
 def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, env_axis_name: str | None,
                     policy=None, metrics_fn=None):
-    """One update of one agent: ``(state, active, env_params) -> (state, metrics)``."""
+    """One update of one agent, or one rollout of a greedy confirmation:
+    ``(state, confirming, active, env_params) -> (state, confirming, metrics)`` (:class:`_Confirming`)."""
     # Sums over the agent's environments: local, or over the devices they are split across.
     env_total = (lambda x: x) if env_axis_name is None else (lambda x: jax.lax.psum(x, env_axis_name))
     loop_axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
     threshold = env_spec.solve_threshold
+    confirms = threshold is not None and config.stop_when_solved
     window = solve_window(config.num_envs)
     dtypes = metric_dtypes(config)
 
@@ -415,7 +438,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         values, loss, grads = value_fit(state.value_params, traj, returns, mask, used)
         updates, opt_state = make_value_optimizer(config).update(grads, state.value_opt_state, state.value_params)
         params = optax.apply_updates(state.value_params, updates)
-        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(opt_state) & _all_finite(params)
+        finite = _all_finite((loss, grads, opt_state, params))
         return values, loss, params, opt_state, finite
 
     def update_policy(state, traj, weights, mask, used):
@@ -426,44 +449,56 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         return loss, grads, entropy, optax.apply_updates(state.params, updates), opt_state
 
-    def check_solved(state, traj, key, spec, active):
-        """The solve bookkeeping: the last window's returns, and a candidate's greedy confirmation.
+    def check_solved(state, conf, traj, active):
+        """The solve bookkeeping: the last window's returns, or a greedy confirmation's rollout.
 
-        Returns ``(solved, recent_sum, recent_count, confirm_attempts, confirm_steps, return_sum, episodes)``.
+        ``conf``: the confirmation under way (:class:`_Confirming`; ``left == 0``: this is a training
+        iteration). Returns ``(solved, hold, fields, conf, return_sum, episodes)``: ``hold`` (this
+        iteration applies no update: a candidate, or a confirmation's rollout) and ``fields``, the new
+        TrainState's window and confirmation counts.
         """
         finished = traj.finished.astype(jnp.float32)
         episodes = env_total(jnp.sum(finished))
         return_sum = env_total(jnp.sum(jnp.sum(traj.rewards, axis=0) * finished))
         slot = state.iteration % window
-        recent_sum = state.recent_return_sum.at[slot].set(return_sum)
-        recent_count = state.recent_episodes.at[slot].set(episodes)
-        attempts, steps = state.confirm_attempts, state.confirm_steps
-        if threshold is None or not config.stop_when_solved:
-            return jnp.bool_(False), recent_sum, recent_count, attempts, steps, return_sum, episodes
-        total = jnp.sum(recent_count)
-        candidate = active & (total >= SOLVE_EPISODES) & (jnp.sum(recent_sum) >= threshold * total)
-        # The greedy policy's own episodes decide; with no candidate in the batch the loop runs no step.
-        greedy = greedy_episodes(state.params, jax.random.fold_in(key, SIDE_STREAM), spec,
-                                 confirmation_episodes(config.num_envs), candidate, axis_name,
-                                 env_axis_name=env_axis_name, policy=policy)
-        greedy_done = greedy.finished.astype(jnp.float32)
-        greedy_total = jnp.maximum(env_total(jnp.sum(greedy_done)), 1.0)
-        greedy_mean = env_total(jnp.sum(greedy.returns * greedy_done)) / greedy_total
-        solved = candidate & (greedy_mean >= threshold)
-        attempts = attempts + candidate.astype(jnp.int32)
-        steps = steps + env_total(jnp.sum(greedy.length))
-        # A failed test empties the window: the agent qualifies again only on new training episodes.
-        retry = candidate & ~solved
-        recent_sum = jnp.where(retry, 0.0, recent_sum)
-        recent_count = jnp.where(retry, 0.0, recent_count)
-        return solved, recent_sum, recent_count, attempts, steps, return_sum, episodes
+        fields = {"recent_return_sum": state.recent_return_sum.at[slot].set(return_sum),
+                  "recent_episodes": state.recent_episodes.at[slot].set(episodes),
+                  "confirm_attempts": state.confirm_attempts, "confirm_steps": state.confirm_steps}
+        if not confirms:
+            return jnp.bool_(False), jnp.bool_(False), fields, conf, return_sum, episodes
+        confirming = conf.left > 0
+        total = jnp.sum(fields["recent_episodes"])
+        candidate = ~confirming & active & (total >= SOLVE_EPISODES) & (jnp.sum(fields["recent_return_sum"])
+                                                                        >= threshold * total)
 
-    def iteration(state: TrainState, active, env_params=None):
+        def add(x, y):  # a confirmation's episodes, counted apart from training's
+            return x + jnp.where(confirming, y, 0).astype(x.dtype)
+
+        conf = _Confirming(jnp.where(candidate, window, conf.left - confirming.astype(jnp.int32)),
+                           add(conf.return_sum, return_sum), add(conf.episodes, episodes),
+                           add(conf.cut, config.num_envs - episodes))
+        done = confirming & (conf.left == 0)
+        solved = done & (conf.cut == 0) & (conf.return_sum >= threshold * jnp.maximum(conf.episodes, 1.0))
+        # A failed test empties the window: the agent qualifies again only on new training episodes.
+        retry = done & ~solved
+        for name in ("recent_return_sum", "recent_episodes"):
+            fields[name] = jnp.where(retry, 0.0, jnp.where(confirming, getattr(state, name), fields[name]))
+        fields["confirm_attempts"] = state.confirm_attempts + candidate.astype(jnp.int32)
+        fields["confirm_steps"] = add(state.confirm_steps, env_total(jnp.sum(traj.length)))
+        conf = jax.tree.map(lambda x: jnp.where(done, jnp.zeros_like(x), x), conf)
+        return solved, candidate | confirming, fields, conf, return_sum, episodes
+
+    def iteration(state: TrainState, conf, active, env_params=None):
         spec = env_spec if env_params is None else dataclasses.replace(env_spec, params=env_params)
-        key = jax.random.fold_in(state.key, state.iteration)
-        # 1. Rollout: one episode in each environment.
+        # 1. Rollout: one episode in each environment; greedy, from the side stream of the candidate
+        # iteration (the one before), while a confirmation is under way.
+        confirming = (conf.left > 0) if confirms else False
+        key = jax.random.fold_in(state.key, state.iteration - jnp.asarray(confirming).astype(jnp.int32))
+        if confirms:
+            side = jnp.uint32(SIDE_STREAM) - (window - conf.left).astype(jnp.uint32)
+            key = jnp.where(confirming, jax.random.fold_in(key, side), key)
         traj = rollout(state.params, key, spec, config.num_envs, config.rollout_steps, active, axis_name,
-                       env_axis_name=env_axis_name, policy=policy)
+                       greedy=confirming, env_axis_name=env_axis_name, policy=policy)
         used = used_rows(traj)
         # 2. Returns, over the rows the episodes used only (equal to reward_to_go bit for bit); only steps
         # of episodes that ended inside the window carry weight.
@@ -477,11 +512,10 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
         # 5. Solved (confirmed by the greedy policy) and finite bookkeeping. Non-finite anywhere: the loss, the
         # gradient, its norm (its square overflows first), the new optimizer state (Adam's second moment holds
         # the square) and the new parameters.
-        solved, recent_sum, recent_count, attempts, steps, return_sum, episodes = check_solved(
-            state, traj, key, spec, active)
-        finite = (jnp.isfinite(loss) & _all_finite(grads) & jnp.isfinite(optax.tree.norm(grads))
-                  & _all_finite(opt_state) & _all_finite(new_params) & value_finite)
-        learn = finite & ~solved
+        solved, hold, fields, conf, return_sum, episodes = check_solved(state, conf, traj, active)
+        # What a candidate or a confirmation computed is not applied: nothing of it can fail the agent.
+        finite = hold | (_all_finite((loss, grads, optax.tree.norm(grads), opt_state, new_params)) & value_finite)
+        learn = finite & ~hold
 
         def kept(new, old):
             return jax.tree.map(lambda n, o: jnp.where(learn, n, o), new, old)
@@ -490,9 +524,9 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             params=kept(new_params, state.params), opt_state=kept(opt_state, state.opt_state),
             value_params=kept(new_value_params, state.value_params),
             value_opt_state=kept(value_opt_state, state.value_opt_state), hparams=state.hparams, key=state.key,
-            iteration=state.iteration + 1, solved_at=jnp.where(solved, state.iteration, state.solved_at),
-            failed_at=jnp.where(finite, state.failed_at, state.iteration), recent_return_sum=recent_sum,
-            recent_episodes=recent_count, confirm_attempts=attempts, confirm_steps=steps)
+            iteration=state.iteration + (~jnp.asarray(confirming)).astype(jnp.int32),
+            solved_at=jnp.where(solved, state.iteration - 1, state.solved_at),
+            failed_at=jnp.where(finite, state.failed_at, state.iteration), **fields)
         metrics = {"episode_return": return_sum / jnp.maximum(episodes, 1.0), "episodes": episodes.astype(jnp.int32),
                    "env_steps": env_total(jnp.sum(traj.length)), "loss": loss, "grad_norm": optax.tree.norm(grads),
                    "entropy": entropy, **({} if v_loss is None else {"value_loss": v_loss})}
@@ -501,7 +535,7 @@ def _make_iteration(config: Config, env_spec: EnvSpec, axis_name: str | None, en
             whole = traj if env_axis_name is None else jax.tree.map(  # environments: axis 1 of (T, N, ...), 0 of (N,)
                 lambda x: jax.lax.all_gather(x, env_axis_name, axis=min(x.ndim - 1, 1), tiled=True), traj)
             metrics.update(own_metrics(metrics_fn, new_state, whole, metrics))
-        return new_state, metrics
+        return new_state, conf, metrics
 
     return iteration
 
@@ -653,35 +687,36 @@ def make_run_iterations(
         end = jnp.minimum(start + num_iterations, config.iterations)
         dtypes = metric_dtypes(config)
         if metrics_fn is not None:  # the own metrics' names, from one trace of the iteration
-            shapes = jax.eval_shape(lambda s: iteration(s, jnp.bool_(True), env_params)[1], state)
+            shapes = jax.eval_shape(lambda s: iteration(s, _Confirming.none(), jnp.bool_(True), env_params)[2], state)
             dtypes.update({name: jnp.float32 for name in shapes if name not in dtypes})
         buffers = {
             name: jnp.full((num_iterations,), jnp.nan if jnp.issubdtype(dtype, jnp.floating) else 0, dtype)
             for name, dtype in dtypes.items()
         }
 
-        def running(s):
-            return (s.iteration < end) & (s.solved_at < 0) & (s.failed_at < 0)
+        def running(s, conf):  # a confirmation under way runs to its end, past the call's last iteration
+            return ((s.iteration < end) | (conf.left > 0)) & (s.solved_at < 0) & (s.failed_at < 0)
 
         def any_running(carry):
-            run = running(carry[0])
+            run = running(carry[0], carry[1])
             axes = tuple(a for a in (axis_name, env_axis_name) if a is not None)
             if axes:
                 run = jax.lax.pmax(run.astype(jnp.int32), axes) > 0
             return batch_any(run)
 
         def body(carry):
-            s, bufs = carry
-            run = running(s)
-            # A stopped agent's row is out of range, so its metrics are dropped.
-            row = jnp.where(run, s.iteration - start, num_iterations)
-            new_s, m = iteration(s, run, env_params)
+            s, conf, bufs = carry
+            run = running(s, conf)
+            # A stopped agent's row, and a confirmation's, is out of range, so its metrics are dropped.
+            row = jnp.where(run & (conf.left == 0), s.iteration - start, num_iterations)
+            new_s, new_conf, m = iteration(s, conf, run, env_params)
             # An agent that has stopped keeps its state and its metric rows.
-            new_s = jax.tree.map(lambda new, old: jnp.where(run, new, old), new_s, s)
+            new_s, new_conf = jax.tree.map(lambda new, old: jnp.where(run, new, old), (new_s, new_conf), (s, conf))
             bufs = {name: bufs[name].at[row].set(m[name], mode="drop") for name in bufs}
-            return new_s, bufs
+            return new_s, new_conf, bufs
 
-        return jax.lax.while_loop(any_running, body, (state, buffers))
+        state, _, buffers = jax.lax.while_loop(any_running, body, (state, _Confirming.none(), buffers))
+        return state, buffers
 
     return run_iterations
 

@@ -30,12 +30,14 @@ another user could change; the directories it creates are ``0o700``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import stat
 import sys
+import threading
 from pathlib import Path
 
 from jax_reinforce.harness.files import atomic_write_bytes
@@ -430,8 +432,9 @@ def compile_program(name: str, description, fn, arg_specs, device=None, compiler
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type, sharding=SingleDeviceSharding(device)),
         arg_specs)
 
-    def compile_(function):
-        return jax.jit(function, compiler_options=compiler_options).lower(*placed).compile()
+    def compile_(function, exported=None):
+        with _without_lapack(exported):
+            return jax.jit(function, compiler_options=compiler_options).lower(*placed).compile()
 
     if _directory is None or description is None:  # None: code that cannot be digested is not cached
         return compile_(fn)
@@ -441,7 +444,7 @@ def compile_program(name: str, description, fn, arg_specs, device=None, compiler
     exported = _load(stem, arg_specs, platform)
     if exported is not None:
         try:
-            return compile_(_named_call(exported, name))
+            return compile_(_named_call(exported, name), exported)
         except Exception:  # an artefact this JAX reads but cannot compile: export it again
             pass
     try:
@@ -452,7 +455,50 @@ def compile_program(name: str, description, fn, arg_specs, device=None, compiler
         _store(stem, exported)
     except Exception:  # an unserializable pytree node, or an unwritable directory: run without storing
         pass
-    return compile_(_named_call(exported, name))
+    return compile_(_named_call(exported, name), exported)
+
+
+# Threads lowering an exported program that calls no LAPACK kernel (see _without_lapack).
+_NO_LAPACK = threading.local()
+
+
+@contextlib.contextmanager
+def _without_lapack(exported):
+    """Lowering ``exported.call`` on the CPU here skips JAX's LAPACK set-up when the program calls no LAPACK kernel.
+
+    JAX initialises its LAPACK kernels before lowering any exported program for the CPU
+    (``jax._src.export._export._ensure_backends_initialized``), which imports SciPy's LAPACK: 0.15-0.4 s of
+    a warm start, for programs (this trainer's) that call none. Their names are in the serialized module
+    (custom calls ``lapack_*``): a program that names none is lowered without that set-up, in this thread
+    only; any other lowering, here or in another thread, sets it up as JAX does. Without the hook (another
+    JAX), nothing changes.
+    """
+    if exported is None or b"lapack" in exported.mlir_module_serialized or not _hook_lapack():
+        yield
+        return
+    _NO_LAPACK.on = True
+    try:
+        yield
+    finally:
+        _NO_LAPACK.on = False
+
+
+@functools.cache
+def _hook_lapack() -> bool:
+    """Wraps JAX's LAPACK set-up for exported programs so that a thread in :func:`_without_lapack` skips it."""
+    # lazy: JAX's private export module, loaded with JAX when a program is compiled
+    from jax._src.export import _export
+
+    original = getattr(_export, "_ensure_backends_initialized", None)
+    if original is None:
+        return False
+
+    def ensure_backends_initialized(platforms):
+        if not getattr(_NO_LAPACK, "on", False):
+            original(platforms)
+
+    _export._ensure_backends_initialized = ensure_backends_initialized
+    return True
 
 
 def _named_call(exported, name: str):

@@ -29,6 +29,7 @@ from jax_reinforce.harness.render import RENDERABLE_ENVS, draw_cartpole, draw_fr
 
 __all__ = [
     "check_evaluation_size",
+    "policy_evaluation_program",
     "gymnasium_unavailable_reason",
     "evaluation_memory_bytes",
     "evaluate_gymnax",
@@ -363,7 +364,7 @@ def _cartpole_vector_returns(params, env_name: str, num_episodes: int, seed: int
 
 
 def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds: int | None = None,
-                      policy=None, progress=None) -> dict:
+                      policy=None, progress=None, program=None) -> dict:
     """Greedy returns of every agent in gymnax and, for CartPole, in gymnasium.
 
     The evaluation of ``scripts/train.py`` and ``scripts/evaluate.py`` alike:
@@ -381,6 +382,9 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
     in vector environments of up to :data:`SETTINGS_ENVIRONMENTS`
     environments: most of an hour for 40,000 settings, ``docs/performance.md``):
     one as it starts, then every 10 s the settings done in gymnasium and the time left.
+
+    ``program``: :func:`policy_evaluation_program`'s for these arguments,
+    compiled ahead (``None``: compiled here).
 
     Returns:
       ``{"gymnax": (S, E)}`` plus ``"gymnasium": (S, E)`` where the
@@ -407,7 +411,7 @@ def evaluate_policies(params, env_spec, num_episodes: int, seed: int, num_seeds:
         where = "gymnax" + (", then gymnasium" if gymnasium_unavailable_reason(env_spec, policy) is None else "")
         progress(f"greedy evaluation of {agents} agents ({agents // period} settings x {period} seeds) x "
                  f"{num_episodes} episodes each, in {where}")
-    program = _evaluation_program(params, env_spec, num_episodes, from_seed=period, policy=policy)
+    program = program or _evaluation_program(params, env_spec, num_episodes, from_seed=period, policy=policy)
     gymnax_returns = program(params, np.uint32((int(seed) + 1) % 2**32))
     results = {}
     if gymnasium_unavailable_reason(env_spec, policy) is None:
@@ -440,6 +444,17 @@ def _duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def policy_evaluation_program(params, env_spec, num_episodes: int, num_seeds: int | None = None, policy=None):
+    """The compiled gymnax evaluation of :func:`evaluate_policies` (same arguments; ``params`` may be
+    ``jax.ShapeDtypeStruct`` leaves): ``program(params, seed + 1 as uint32) -> (S, E)`` returns. A run
+    compiles it while it compiles its training programs."""
+    import jax
+
+    agents = jax.tree.leaves(params)[0].shape[0]
+    period = agents if num_seeds is None else int(num_seeds)
+    return _evaluation_program(params, env_spec, num_episodes, from_seed=period, policy=policy)
 
 
 def gymnasium_unavailable_reason(env_spec, policy=None) -> str | None:

@@ -276,6 +276,7 @@ class Runner(RunProgress):
             self._blocks = np.array_split(np.arange(config.num_agents), len(processes))
         self.owned = self._blocks[0] if split else self._blocks[processes.index(jax.process_index())]
         self._compiled = {}
+        self._init_programs = {}
         # What the programs depend on besides the code and the arguments (program_cache's key): not the
         # hyper-parameters' values nor the seeds, which are arguments.
 
@@ -319,6 +320,25 @@ class Runner(RunProgress):
         """
         import jax
 
+        init, args = self._init_program(keys)
+        self.state = jax.device_get(init(*args))
+        return self.state
+
+    def state_shapes(self):
+        """The shapes and dtypes of :meth:`init`'s state (``jax.ShapeDtypeStruct`` leaves), nothing run.
+
+        Read from the initialisation program (compiled, or loaded from the cache, once for :meth:`init`
+        too), so a warm start traces nothing for it.
+        """
+        import jax
+
+        init, _ = self._init_program(None)
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), init.out_info)
+
+    def _init_program(self, keys):
+        """The compiled initialisation (kept: :meth:`state_shapes` and :meth:`init` share it) and its arguments."""
+        import jax
+
         hparams = self.agent_hyperparameters()
         if keys is None:
             def init_agents(seed, indices, hparams):
@@ -332,10 +352,11 @@ class Runner(RunProgress):
 
             args = (np.asarray(keys), hparams)
         specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), args)
-        init = compile_program("init" if keys is None else "init_from_keys", self._description, init_agents, specs,
-                               self.local_devices[0], self._options)
-        self.state = jax.device_get(init(*args))
-        return self.state
+        name = "init" if keys is None else "init_from_keys"
+        if name not in self._init_programs:
+            self._init_programs[name] = compile_program(name, self._description, init_agents, specs,
+                                                        self.local_devices[0], self._options)
+        return self._init_programs[name], args
 
     def agent_hyperparameters(self) -> dict:
         """``{name: (num_agents,) float32}``: each agent's setting (:func:`jax_reinforce.core.training.agent_hyperparameters`)."""
@@ -426,12 +447,15 @@ class Runner(RunProgress):
         """
         import jax
 
-        size = batch_size or self._call_size(int(self.running()[self.owned].sum()) if self.state is not None else 0)
+        # Before init (a fresh run's program, compiled while init is), every agent is running.
+        running = len(self.owned) if self.state is None else int(self.running()[self.owned].sum())
+        size = batch_size or self._call_size(running)
         compiled = self._compiled.setdefault(size, {})
         missing = [slot for slot in self._slots if slot not in compiled]
         if not missing:
             return compiled
-        example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), self.state)
+        state = self.state if self.state is not None else self.state_shapes()
+        example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), state)
 
         def run_chunk(state):
             return self._run_agents(state, self.chunk)

@@ -1,6 +1,7 @@
 """The rollout's own forward pass for acting equals the policy's."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -74,3 +75,23 @@ def test_greedy_episodes_are_the_greedy_rollouts_episodes_bit_for_bit(env_name):
         assert (length[[0, 2]] > 0).all()
     if spec.continuous:  # fractional returns: the sum's order matters here
         assert not np.all(returns[[0, 2]] == np.round(returns[[0, 2]]))
+
+
+@pytest.mark.parametrize("env_name", ["CartPole-v1", "MountainCarContinuous-v0"])
+def test_a_traced_greedy_flag_plays_the_greedy_or_the_sampled_episodes_bit_for_bit(env_name):
+    """The trainer's confirmation: one rollout program for both kinds of episode, the flag an input."""
+    from jax_reinforce import init_gaussian_policy, make_env, rollout
+
+    spec = make_env(env_name)
+    key = jax.random.PRNGKey(3)
+    if spec.continuous:
+        params = init_gaussian_policy(jax.random.PRNGKey(9), spec.obs_dim, (8,), spec.action_low, spec.action_high)
+    else:
+        params = init_policy(jax.random.PRNGKey(9), spec.obs_dim, (8,), spec.n_actions, output_scale=1.0)
+    traced = jax.jit(lambda flag: rollout(params, key, spec, 4, 64, greedy=flag))
+    for flag in (True, False):
+        expected = jax.jit(lambda: rollout(params, key, spec, 4, 64, greedy=flag))()
+        got = traced(jnp.bool_(flag))
+        for name, e, g in zip(expected._fields, expected, got):
+            np.testing.assert_array_equal(np.asarray(e), np.asarray(g), err_msg=f"greedy={flag}: {name}")
+    assert not np.array_equal(np.asarray(traced(jnp.bool_(True)).actions), np.asarray(traced(jnp.bool_(False)).actions))

@@ -150,19 +150,23 @@ def test_a_solve_is_confirmed_by_the_greedy_policy_on_fresh_episodes():
     window = state.recent_episodes.shape[1]
     state = state._replace(params=[{"w": w, "b": state.params[0]["b"]}],
                            recent_return_sum=jnp.full((2, window), 1e5), recent_episodes=jnp.full((2, window), 32.0))
-    after, metrics = fast_jit(jax.vmap(make_run_iterations(config), in_axes=(0, None)), static_argnums=1)(state, 1)
+    after, metrics = fast_jit(jax.vmap(make_run_iterations(config), in_axes=(0, None)), static_argnums=1)(state, 2)
     episodes = confirmation_episodes(32)
     assert episodes == 128
     np.testing.assert_array_equal(after.confirm_attempts, [1, 1])
-    # Agent 0: solved at iteration 0, with the parameters that balanced, after 128 full episodes.
+    # Agent 0: solved at iteration 0, with the parameters that balanced, after 128 full episodes; it then stops.
     assert int(after.solved_at[0]) == 0 and int(after.confirm_steps[0]) == episodes * 500
     np.testing.assert_array_equal(after.params[0]["w"][0], balancing)
-    # Agent 1: its greedy episodes fall early: not solved, its window emptied, and it learned this iteration.
+    # Agent 1: its greedy episodes fall early: not solved, its window emptied; it learned at iteration 1 only.
     assert int(after.solved_at[1]) == -1 and 0 < int(after.confirm_steps[1]) < episodes * 100
-    assert float(after.recent_episodes[1].sum()) == 0.0
+    assert float(after.recent_episodes[1].sum()) == 32.0
     assert not np.array_equal(after.params[0]["w"][1], state.params[0]["w"][1])
-    # The confirmation's steps are not training steps.
+    # The confirmation's rollouts are not iterations: no row of metrics, no training steps.
+    np.testing.assert_array_equal(after.iteration, [1, 2])
+    np.testing.assert_array_equal(metrics["episodes"], [[32, 0], [32, 32]])
     assert int(metrics["env_steps"][1, 0]) <= 32 * 500
+    one = fast_jit(jax.vmap(make_run_iterations(config), in_axes=(0, None)), static_argnums=1)(state, 1)[0]
+    np.testing.assert_array_equal(one.params[0]["w"][1], state.params[0]["w"][1])  # the candidate updates nothing
     # Without stop_when_solved nothing is tested.
     off = fast_jit(jax.vmap(make_run_iterations(config.replace(stop_when_solved=False)), in_axes=(0, None)),
                    static_argnums=1)(state, 1)[0]

@@ -558,3 +558,26 @@ def test_the_key_digests_the_users_own_code(tmp_path, monkeypatch, cache):
                               (jax.ShapeDtypeStruct((3,), jnp.float32),))
     assert list(program(jnp.ones(3))) == [2.0, 2.0, 2.0] and calls == [1]
     assert not list(cache.iterdir())  # compiled, nothing stored
+
+
+_LAPACK_PROCESS = textwrap.dedent('''
+    import sys
+    import jax, jax.numpy as jnp, numpy as np
+    from jax_reinforce.harness import compilation
+    compilation.enable_program_cache(sys.argv[1])
+    spec = (jax.ShapeDtypeStruct((2, 2), jnp.float32),)
+    plain = compilation.compile_program("plain", "d", lambda x: x @ x + 1.0, spec)
+    print(plain(np.eye(2, dtype=np.float32)).tolist(), "scipy" in sys.modules)
+    solve = compilation.compile_program("solve", "d", jnp.linalg.inv, spec)
+    print(solve(2 * np.eye(2, dtype=np.float32)).tolist(), "scipy" in sys.modules)
+''')
+
+
+def test_a_cached_program_without_lapack_loads_without_scipy_and_one_with_lapack_still_runs(tmp_path):
+    """Lowering an exported CPU program makes JAX set up LAPACK (importing SciPy) unless the program calls none."""
+    runs = [subprocess.run([sys.executable, "-c", _LAPACK_PROCESS, str(tmp_path / "programs")], capture_output=True,
+                           text=True, cwd=Path(__file__).resolve().parents[2], timeout=120) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    # The second process loads both artefacts: the first without SciPy, the second (LAPACK's inverse) with it.
+    assert runs[1].stdout.split("\n")[:2] == ["[[2.0, 1.0], [1.0, 2.0]] False", "[[0.5, 0.0], [0.0, 0.5]] True"]
