@@ -61,7 +61,7 @@ def test_a_built_wheel_holds_every_module_of_every_layer(tmp_path):
     root = Path(__file__).resolve().parent.parent
     source = tmp_path / "src"
     shutil.copytree(root, source, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "build", "*.egg-info",
-                                                                "__pycache__", ".pytest_cache", ".hypothesis"))
+                                                                "__pycache__", ".pytest_cache", ".hypothesis", ".gpu-site"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path / "dist"), str(source)], check=True, capture_output=True, text=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("jax_reinforce-*.whl")

@@ -24,10 +24,9 @@ TINY = ["--hidden", "8", "--num-envs", "8", "--num-seeds", "2", "--iterations", 
 
 
 @pytest.fixture(scope="module")
-def script_env(tmp_path_factory):
-    """The environment of every subprocess: CPU only, a compilation cache of this module's own."""
-    cache = tmp_path_factory.mktemp("xdg-cache")
-    return {**os.environ, "XDG_CACHE_HOME": str(cache), "JAX_PLATFORMS": "cpu"}
+def script_env():
+    """The environment of every subprocess: CPU only, the suite's compilation cache (``tests/conftest.py``)."""
+    return {**os.environ, "JAX_PLATFORMS": "cpu"}
 
 
 def run(script, args, env, cwd=None, timeout=120):

@@ -28,10 +28,9 @@ LONG_NAME = "n" * 300  # one path component over the 255 bytes of NAME_MAX
 
 
 @pytest.fixture(scope="module")
-def script_env(tmp_path_factory):
-    """CPU only, a compilation cache of this module's own."""
-    cache = tmp_path_factory.mktemp("xdg-cache")
-    return {**os.environ, "XDG_CACHE_HOME": str(cache), "JAX_PLATFORMS": "cpu"}
+def script_env():
+    """CPU only, the suite's compilation cache (``tests/conftest.py``)."""
+    return {**os.environ, "JAX_PLATFORMS": "cpu"}
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def steps_per_episode(state, traj):
 
 
 def cli(*args, cwd=ROOT):
-    env = {**os.environ, "PYTHONPATH": str(TESTS), "XDG_CACHE_HOME": str(cwd / ".cache")}
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}  # the suite's compilation cache (tests/conftest.py)
     return subprocess.run([sys.executable, str(ROOT / "scripts" / args[0]), *args[1:]], capture_output=True,
                           text=True, env=env, cwd=cwd, timeout=600)
 

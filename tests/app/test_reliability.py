@@ -37,10 +37,9 @@ RUN = ["--hidden", "8", "--num-envs", "8", "--num-seeds", "2", "--iterations", s
 
 
 @pytest.fixture(scope="module")
-def script_env(tmp_path_factory):
-    """CPU only, and one compilation cache for all runs here (they share a config)."""
-    cache = tmp_path_factory.mktemp("xdg-cache")
-    return {**os.environ, "XDG_CACHE_HOME": str(cache), "JAX_PLATFORMS": "cpu"}
+def script_env():
+    """CPU only, the suite's compilation cache (``tests/conftest.py``): the runs here share a config."""
+    return {**os.environ, "JAX_PLATFORMS": "cpu"}
 
 
 def train(args, env, timeout=180):

@@ -20,9 +20,9 @@ TINY = ["--hidden", "8", "--num-envs", "8", "--num-seeds", "2", "--quiet", "--ev
 
 
 @pytest.fixture(scope="module")
-def script_env(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("xdg-cache")
-    return {**os.environ, "XDG_CACHE_HOME": str(cache), "JAX_PLATFORMS": "cpu"}
+def script_env():
+    """CPU only, the suite's compilation cache (``tests/conftest.py``)."""
+    return {**os.environ, "JAX_PLATFORMS": "cpu"}
 
 
 def start(args, env):

@@ -153,7 +153,7 @@ def test_a_sweep_resumes_bitwise(tmp_path):
 
 
 def test_the_command_line_sweeps_and_refuses_lists_of_shape_flags(tmp_path):
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     train = [sys.executable, str(ROOT / "scripts" / "train.py"), "--hidden", "8", "--num-envs", "8",
              "--num-seeds", "2", "--iterations", "3", "--eval-episodes", "0", "--quiet"]
     ok = subprocess.run(train + ["--lr", "0.05,0.2", "--gamma", "0.9,0.99", "--out", str(tmp_path / "run")],

@@ -25,7 +25,7 @@ def _helpers():
 
 
 def _env(tmp_path):
-    return {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu", "WANDB_MODE": "offline",
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "WANDB_MODE": "offline",
             "WANDB_ERROR_REPORTING": "false", "WANDB_SILENT": "true", "WANDB_CACHE_DIR": str(tmp_path / "wc"),
             "WANDB_CONFIG_DIR": str(tmp_path / "wcfg"), "WANDB_DATA_DIR": str(tmp_path / "wd")}
 

@@ -19,7 +19,6 @@ TINY = ["--num-envs", "8", "--iterations", "4", "--no-stop-when-solved", "--eval
 def _env(devices: int) -> dict:
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    env["XDG_CACHE_HOME"] = env.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
     return env
 
 

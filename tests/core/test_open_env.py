@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _fast_jit import fast_jit
 from corridor_env import Corridor, EnvParams
 
 import jax_reinforce as jr
@@ -93,21 +94,21 @@ def test_an_own_environment_trains_to_its_goal_from_the_library():
 
 def test_physics_vmapped_trains_one_agent_per_physics_in_one_program():
     config = jr.Config(env="CartPole-v1", num_seeds=1, num_envs=8, iterations=1, stop_when_solved=False)
-    train = jax.jit(jax.vmap(jr.make_train(config), in_axes=(0, None, None, 0)))
+    train = fast_jit(jax.vmap(jr.make_train(config), in_axes=(0, None, None, 0)))  # logic: compiled fast
     spec = jr.make_env("CartPole-v1")
     gravities = jnp.asarray([9.8, 9.8, 30.0])
     physics = jax.vmap(lambda g: spec.params.replace(gravity=g))(gravities)
     keys = jnp.stack([jr.agent_keys(0, 1)[0]] * 3)
     params, metrics = train(keys, None, None, physics)
-    plain_params, plain = jax.jit(jax.vmap(jr.make_train(config)))(keys[:1])
+    plain_params, plain = fast_jit(jax.vmap(jr.make_train(config)))(keys[:1])
     # The spec's own physics, traced: the same episodes; parameters equal to float rounding (constants fold).
     np.testing.assert_array_equal(metrics["env_steps"][0], plain["env_steps"][0])
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(plain_params)):
         np.testing.assert_allclose(a[0], b[0], atol=1e-6)
     assert metrics["env_steps"][2, 0] != metrics["env_steps"][0, 0]  # stronger gravity: the pole falls sooner
     # A dict of fields works the same as an EnvParams.
-    _, by_dict = jax.jit(jax.vmap(jr.make_train(config), in_axes=(0, None, None, None)))(keys[:1], None, None,
-                                                                                         {"gravity": 30.0})
+    _, by_dict = fast_jit(jax.vmap(jr.make_train(config), in_axes=(0, None, None, None)))(keys[:1], None, None,
+                                                                                          {"gravity": 30.0})
     assert by_dict["episode_return"].shape == (1, 1)
 
 

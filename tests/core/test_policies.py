@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _fast_jit import fast_jit
 from example_policies import LINEAR, linear_apply, linear_init
 
 import jax_reinforce as jr
@@ -24,14 +25,14 @@ def test_an_own_network_on_box_actions_gets_a_learned_log_std():
     init_state = jax.vmap(jr.make_init_state(config, policy=LINEAR))(jr.agent_keys(0, 2))
     assert set(init_state.params) == {"net", "log_std"} and init_state.params["log_std"].shape == (2, 1)
     np.testing.assert_allclose(init_state.params["log_std"][0], jr.initial_log_std((-2.0,), (2.0,)))
-    state, metrics = jax.jit(jax.vmap(jr.make_train(config, policy=LINEAR, return_state=True)))(jr.agent_keys(0, 2))
+    state, metrics = fast_jit(jax.vmap(jr.make_train(config, policy=LINEAR, return_state=True)))(jr.agent_keys(0, 2))
     assert not np.array_equal(state.params["log_std"], init_state.params["log_std"])  # learned
     assert metrics["loss"].shape == (2, 3) and np.isfinite(metrics["loss"]).all()
 
 
 def test_the_cnn_trains_on_a_minatar_game_and_refuses_flat_observations():
     config = jr.Config(env="Breakout-MinAtar", network="cnn", hidden=(16,), num_seeds=2, num_envs=4, iterations=2)
-    params, metrics = jax.jit(jax.vmap(jr.make_train(config)))(jr.agent_keys(0, 2))
+    params, metrics = fast_jit(jax.vmap(jr.make_train(config)))(jr.agent_keys(0, 2))  # shapes: compiled fast
     assert params["conv"][0]["w"].shape == (2, 3, 3, 4, 16)  # (seeds, k, k, MinAtar Breakout's 4 channels, 16)
     assert params["dense"][0]["w"].shape == (2, 10 * 10 * 16, 16) and params["dense"][-1]["w"].shape == (2, 16, 3)
     assert np.isfinite(metrics["loss"]).all()
@@ -85,12 +86,12 @@ def test_metrics_fn_and_value_loss_join_the_metrics():
 
     config = jr.Config(env="CartPole-v1", num_seeds=2, num_envs=8, iterations=3, baseline="value",
                        stop_when_solved=False)
-    _, metrics = jax.jit(jax.vmap(jr.make_train(config, metrics_fn=metrics_fn)))(jr.agent_keys(0, 2))
+    _, metrics = fast_jit(jax.vmap(jr.make_train(config, metrics_fn=metrics_fn)))(jr.agent_keys(0, 2))
     assert {"steps_per_episode", "updates", "value_loss"} <= set(metrics)
     np.testing.assert_array_equal(metrics["updates"], [[1, 2, 3], [1, 2, 3]])  # the state after the update
     np.testing.assert_allclose(metrics["steps_per_episode"], metrics["env_steps"] / 8, rtol=1e-6)
     assert (metrics["value_loss"] > 0).all() and metrics["value_loss"].dtype == jnp.float32
-    _, plain = jax.jit(jax.vmap(jr.make_train(config.replace(baseline="normalize"))))(jr.agent_keys(0, 2))
+    _, plain = fast_jit(jax.vmap(jr.make_train(config.replace(baseline="normalize"))))(jr.agent_keys(0, 2))
     assert "value_loss" not in plain
 
 
@@ -115,7 +116,7 @@ def test_a_flax_module_plugs_in_through_init_and_apply():
     net = Net()
     policy = jr.Policy(lambda key, shape, n: net.init(key, jnp.zeros(shape)), net.apply, "flax-net")
     config = jr.Config(num_seeds=2, num_envs=8, iterations=3)
-    params, metrics = jax.jit(jax.vmap(jr.make_train(config, policy=policy)))(jr.agent_keys(0, 2))
+    params, metrics = fast_jit(jax.vmap(jr.make_train(config, policy=policy)))(jr.agent_keys(0, 2))
     assert params["params"]["Dense_0"]["kernel"].shape == (2, 4, 16)
     spec = jr.make_env("CartPole-v1")
     one = jax.tree.map(lambda x: x[0], params)

@@ -5,20 +5,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _fast_jit import fast_jit
 
 from jax_reinforce import Config, agent_keys, make_env, make_train
 from jax_reinforce.core.training import make_init_state, make_run_iterations
 
 
-def _train_seeds(config, axis_name="agent"):
+def _train_seeds(config, axis_name="agent", jit=fast_jit):
+    """Trained seeds; ``fast_jit`` (a fifth of the compile time) where a test checks logic, not learning."""
     train = make_train(config, axis_name=axis_name)
-    return jax.jit(jax.vmap(train, axis_name=axis_name))(agent_keys(config.seed, config.num_seeds))
+    return jit(jax.vmap(train, axis_name=axis_name))(agent_keys(config.seed, config.num_seeds))
 
 
 def test_short_run_solves_cartpole_v0_for_most_of_8_seeds():
     # The seed program's network (4-8-2) and environment, a small budget.
     config = Config(env="CartPole-v0", hidden=(8,), num_envs=64, num_seeds=8, iterations=60, learning_rate=0.05)
-    params, metrics = _train_seeds(config)
+    params, metrics = _train_seeds(config, jit=jax.jit)
     returns = np.asarray(metrics["episode_return"])
     solved = np.isnan(returns[:, -1])  # a solved agent stops: its later rows are NaN
     best = np.nanmax(returns, axis=1)
@@ -42,8 +44,8 @@ def test_metrics_count_only_real_steps():
 def test_vmapped_seeds_equal_seeds_trained_one_by_one():
     config = Config(env="CartPole-v1", hidden=(8,), num_envs=8, num_seeds=3, iterations=4, stop_when_solved=False)
     batched_params, batched_metrics = _train_seeds(config)
-    plain_params, _ = jax.jit(jax.vmap(make_train(config)))(agent_keys(config.seed, config.num_seeds))
-    train_one = jax.jit(make_train(config))
+    plain_params, _ = fast_jit(jax.vmap(make_train(config)))(agent_keys(config.seed, config.num_seeds))
+    train_one = fast_jit(make_train(config))
     for i, key in enumerate(agent_keys(config.seed, config.num_seeds)):
         params, metrics = train_one(key)
         # One agent unbatched compiles to other (unbatched) dot products than a vmapped batch, so
@@ -59,9 +61,9 @@ def test_learning_rate_can_be_vmapped():
     train = make_train(config)
     key = agent_keys(0, 1)[0]
     rates = jnp.array([1e-3, 3e-2])
-    params, _ = jax.jit(jax.vmap(train, in_axes=(None, 0)))(key, rates)
+    params, _ = fast_jit(jax.vmap(train, in_axes=(None, 0)))(key, rates)
     for i, lr in enumerate(rates):
-        expected, _ = jax.jit(make_train(config.replace(learning_rate=float(lr))))(key)
+        expected, _ = fast_jit(make_train(config.replace(learning_rate=float(lr))))(key)
         for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params)):
             np.testing.assert_allclose(a, b[i], atol=1e-6)
     assert not np.allclose(jax.tree.leaves(params)[0][0], jax.tree.leaves(params)[0][1])
@@ -74,7 +76,7 @@ def test_manual_gradient_trains_exactly_like_autodiff_in_float64():
         key = agent_keys(0, 1)[0]
         results = {}
         for grad in ("autodiff", "manual"):
-            results[grad] = jax.jit(make_train(base.replace(grad=grad), dtype=jnp.float64))(key)
+            results[grad] = fast_jit(make_train(base.replace(grad=grad), dtype=jnp.float64))(key)
         for a, b in zip(jax.tree.leaves(results["autodiff"][0]), jax.tree.leaves(results["manual"][0])):
             assert a.dtype == jnp.float64
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -83,6 +85,7 @@ def test_manual_gradient_trains_exactly_like_autodiff_in_float64():
 
 def test_chunked_runs_equal_one_run():
     config = Config(env="CartPole-v1", hidden=(8,), num_envs=8, num_seeds=2, iterations=6, stop_when_solved=False)
+    # XLA's default options: under fast_jit's the 6- and 4-iteration programs differ by an ulp.
     init = jax.jit(jax.vmap(make_init_state(config)))
     run = jax.jit(jax.vmap(make_run_iterations(config, axis_name="a"), in_axes=(0, None), axis_name="a"),
                   static_argnums=1)
@@ -139,7 +142,6 @@ def test_gymnax_cartpole_step_matches_gymnasium(action):
 
 def test_a_solve_is_confirmed_by_the_greedy_policy_on_fresh_episodes():
     """Two agents whose training episodes met the threshold: a greedy policy that balances, one that does not."""
-    from _fast_jit import fast_jit
     from jax_reinforce.core.training import confirmation_episodes
 
     config = Config(hidden=(), num_envs=32, num_seeds=2, iterations=5)
