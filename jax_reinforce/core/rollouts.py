@@ -151,6 +151,13 @@ def _acting_actions(logits, uniform):
     return below
 
 
+def _scalar_bool(flag) -> bool:
+    """A Python or NumPy bool, or a 0-d bool array (traced or not)."""
+    if isinstance(flag, (bool, np.bool_)):
+        return True
+    return hasattr(flag, "dtype") and hasattr(flag, "shape") and flag.shape == () and flag.dtype == np.bool_
+
+
 def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy, policy=None) -> None:
     """Raises ``ValueError`` for arguments :func:`rollout` cannot run as asked (see its Raises)."""
     name = getattr(env_spec, "name", "the environment")
@@ -163,13 +170,10 @@ def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy, p
             f"num_steps must be None (the episode limit, {env_spec.max_steps} steps of {name}) "
             f"or an integer in [1, {INT32_MAX}]; got {num_steps!r}"
         )
-    if jnp.shape(active) != () or jnp.result_type(active) != jnp.bool_:
-        raise ValueError(
-            f"active must be a scalar bool (a Python bool or a traced bool); got shape {jnp.shape(active)} "
-            f"dtype {jnp.result_type(active)}"
-        )
-    if jnp.shape(greedy) != () or jnp.result_type(greedy) != jnp.bool_:
-        raise ValueError(f"greedy must be a scalar bool (a Python bool or a traced bool); got {greedy!r}")
+    for name, flag in (("active", active), ("greedy", greedy)):
+        if not _scalar_bool(flag):
+            got = f"shape {np.shape(flag)} dtype {flag.dtype}" if hasattr(flag, "dtype") else repr(flag)
+            raise ValueError(f"{name} must be a scalar bool (a Python bool or a traced bool); got {got}")
     if policy is not None:
         log_std = params.get("log_std") if env_spec.continuous and isinstance(params, dict) else None
     else:

@@ -66,7 +66,7 @@ def test_rollout_refuses_a_non_scalar_active_and_a_non_bool_greedy(cartpole):
     _one_line_error(lambda: rollout(params, KEY, cartpole, 3, 10, active=jnp.array([True, False, True])),
                     "active must be a scalar bool", "(3,)")
     _one_line_error(lambda: rollout(params, KEY, cartpole, 3, 10, active=1), "active must be a scalar bool")
-    _one_line_error(lambda: rollout(params, KEY, cartpole, 3, 10, greedy="no"), "greedy must be a bool")
+    _one_line_error(lambda: rollout(params, KEY, cartpole, 3, 10, greedy="no"), "greedy must be a scalar bool", "got 'no'")
 
 
 @pytest.mark.parametrize("sizes", [(4.7, (8,), 2), (True, (8,), 2), (4, "64", 2), (4, 8, 2), (4, (8,), 2.0),
