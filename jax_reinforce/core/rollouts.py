@@ -170,10 +170,10 @@ def _check_rollout_args(params, env_spec, num_envs, num_steps, active, greedy, p
             f"num_steps must be None (the episode limit, {env_spec.max_steps} steps of {name}) "
             f"or an integer in [1, {INT32_MAX}]; got {num_steps!r}"
         )
-    for name, flag in (("active", active), ("greedy", greedy)):
+    for arg, flag in (("active", active), ("greedy", greedy)):
         if not _scalar_bool(flag):
             got = f"shape {np.shape(flag)} dtype {flag.dtype}" if hasattr(flag, "dtype") else repr(flag)
-            raise ValueError(f"{name} must be a scalar bool (a Python bool or a traced bool); got {got}")
+            raise ValueError(f"{arg} must be a scalar bool (a Python bool or a traced bool); got {got}")
     if policy is not None:
         log_std = params.get("log_std") if env_spec.continuous and isinstance(params, dict) else None
     else:
