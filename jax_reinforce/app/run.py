@@ -22,6 +22,7 @@ loses a process raises :class:`jax_reinforce.harness.devices.JobLostError`.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -132,6 +133,10 @@ def _holds_files(out: Path) -> bool:
     )
 
 
+def _cannot_lock(out: Path, error: OSError) -> RunError:
+    return RunError(f"--out {str(out)!r} cannot be locked: {error.strerror or error}")
+
+
 class RunLock:
     """An exclusive lock on a run directory for as long as a run uses it.
 
@@ -162,7 +167,7 @@ class RunLock:
         try:
             fd = os.open(out, os.O_RDONLY)
         except OSError as error:
-            raise RunError(f"--out {str(out)!r} cannot be locked: {error.strerror or error}") from None
+            raise _cannot_lock(out, error) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -178,7 +183,7 @@ class RunLock:
         except OSError as error:
             for each in {fd, note} - {None}:
                 os.close(each)
-            raise RunError(f"--out {str(out)!r} cannot be locked: {error.strerror or error}") from None
+            raise _cannot_lock(out, error) from None
         self.fd, self.note, self.path = fd, note, path
 
     def _refuse(self, out: Path):
@@ -199,7 +204,7 @@ class RunLock:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as error:
-                raise RunError(f"--out {str(out)!r} cannot be locked: {error.strerror or error}") from None
+                raise _cannot_lock(out, error) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -375,8 +380,6 @@ def _make_runner(config, env_spec, chunk, devices, metrics_fn=None):
 
 def _saved_run_flags(out: Path) -> dict:
     """The run's own flags: those its checkpoint holds, or (a checkpoint of an older version) ``out/run.json``'s."""
-    import json
-
     saved, source = load_run_flags(out), f"the checkpoint in {str(out)!r}"  # CheckpointError is a ValueError
     if saved is None:
         source = str(out / "run.json")
@@ -431,8 +434,6 @@ def _same_job(config, out, resume, checkpoint_every, chunk_iterations, eval_epis
     flags, the user's code, ours (:func:`jax_reinforce.harness.devices.check_same_job`); nothing to do in one
     process. Not compared: what only process 0 uses (``--overwrite``, the trackers) and ``out`` itself.
     """
-    import json
-
     import jax
 
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
