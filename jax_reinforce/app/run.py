@@ -848,14 +848,15 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
     chunk = min(chunk_iterations, checkpoint_every or chunk_iterations, config.iterations)
     runner, layout = _make_runner(config, env_spec, chunk, devices, metrics_fn)
     policy = resolve_policy(config.attached_policy or config.network, config.hidden)
-    # XLA compiles without the GIL: once the initialisation is compiled (or loaded: its shapes are the state's),
-    # the evaluation and (a fresh run's) chunk program compile in threads while it runs here.
+    # The chunk program is the longest to compile. Lowering holds the GIL and XLA's compilation does not: a fresh
+    # run lowers the chunk first (shapes from the lowered initialisation) and compiles it in a thread, while the
+    # evaluation is lowered and compiled in another and the initialisation here.
     shapes = runner.state_shapes()
     pool = ThreadPoolExecutor(2)
+    chunk_program = None if resume else pool.submit(runner.compile, None, runner.lower())
     evaluation_program = pool.submit(
         policy_evaluation_program, shapes.params, env_spec, eval_episodes, config.num_seeds, policy
     ) if eval_episodes and jax.process_index() == 0 else None
-    chunk_program = None if resume else pool.submit(runner.compile)
     pool.shutdown(wait=False)
     runner.init()  # agent i from fold_in(PRNGKey(config.seed), i), made inside the program
     # Process 0 writes the run directory; every process trains its share.

@@ -1,8 +1,8 @@
 """Compiling the trainer: XLA options for the CPU, the CPU's cores as devices, and the caches of traced and compiled programs.
 
 The CPU options (:func:`cpu_compiler_options`; their gains are measured in ``docs/performance.md``) keep
-XLA's experimental YNNPACK/XNNPACK fusions off this workload's skinny matrices, compile with LLVM ``-O1``, and
-run one Eigen thread per op. They change floating-point results at the ulp level, so every program that must
+XLA's experimental YNNPACK/XNNPACK fusions off this workload's skinny matrices, compile with LLVM ``-O1`` and
+XLA:CPU's elemental emitters (its MLIR fusion emitters off), and run one Eigen thread per op. They change floating-point results at the ulp level, so every program that must
 agree with another bit for bit (a seed alone and among many, a resumed run and an uninterrupted one) is
 compiled with them: the trainer uses :func:`compiler_options` everywhere.
 
@@ -54,6 +54,7 @@ __all__ = [
     "program_cache_dir",
     "cache_key",
     "compile_program",
+    "lower_program",
     "code_digest",
     "check_cache_dir",
     "CacheDirError",
@@ -389,17 +390,31 @@ def code_digest(*objects) -> str | None:
 
 
 def compile_program(name: str, description, fn, arg_specs, device=None, compiler_options=None):
-    """A compiled program for ``fn(*args)`` on ``device`` (default: ``jax.devices()[0]``).
+    """A compiled program for ``fn(*args)`` on ``device``: :func:`lower_program`'s, compiled.
+
+    Returns:
+      A ``jax.stages.Compiled``: call it with ``fn``'s arguments, arrays on
+      ``device`` or host NumPy arrays; it returns ``fn``'s result pytree.
+    """
+    return lower_program(name, description, fn, arg_specs, device, compiler_options).compile()
+
+
+def lower_program(name: str, description, fn, arg_specs, device=None, compiler_options=None):
+    """The lowered program for ``fn(*args)`` on ``device`` (default: ``jax.devices()[0]``), not compiled yet.
+
+    Lowering holds the GIL (it runs ``fn``'s Python code); XLA's compilation
+    (``.compile()``) does not, so a caller can lower its programs one after
+    the other and compile them in threads.
 
     With the cache on (:func:`enable_program_cache`), the program is the
     stored ``jax.export`` artefact for its key when there is a usable one
     (``fn`` is not called); otherwise ``fn`` is traced and exported
     (``jax.export.export(jax.jit(fn))``) and the artefact stored atomically,
-    replacing a damaged or unusable one. Either way the program compiled is
+    replacing a damaged or unusable one. Either way the program lowered is
     ``jax.jit(exported.call, compiler_options=compiler_options)``, which
     computes bit for bit what ``jax.jit(fn, compiler_options=...)``
     computes. With the cache off, ``jax.jit(fn, compiler_options=...)`` is
-    compiled and nothing is exported or written.
+    lowered and nothing is exported or written.
 
     Args:
       name: the program's name (the start of its file names).
@@ -419,8 +434,8 @@ def compile_program(name: str, description, fn, arg_specs, device=None, compiler
         :func:`jax_reinforce.harness.compilation.compiler_options` (part of the key).
 
     Returns:
-      A ``jax.stages.Compiled``: call it with ``fn``'s arguments, arrays on
-      ``device`` or host NumPy arrays; it returns ``fn``'s result pytree.
+      A ``jax.stages.Lowered``: ``.out_info`` is ``fn``'s result as
+      ``jax.ShapeDtypeStruct`` leaves; ``.compile()`` the program.
     """
     import jax
     from jax.sharding import SingleDeviceSharding
@@ -432,30 +447,30 @@ def compile_program(name: str, description, fn, arg_specs, device=None, compiler
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type, sharding=SingleDeviceSharding(device)),
         arg_specs)
 
-    def compile_(function, exported=None):
+    def lower(function, exported=None):
         with _without_lapack(exported):
-            return jax.jit(function, compiler_options=compiler_options).lower(*placed).compile()
+            return jax.jit(function, compiler_options=compiler_options).lower(*placed)
 
     if _directory is None or description is None:  # None: code that cannot be digested is not cached
-        return compile_(fn)
+        return lower(fn)
     options = sorted((compiler_options or {}).items())
     key = cache_key(name, (description, _describe_specs(arg_specs), options, device.platform, device.device_kind))
     stem = _directory / key
     exported = _load(stem, arg_specs, platform)
     if exported is not None:
         try:
-            return compile_(_named_call(exported, name), exported)
-        except Exception:  # an artefact this JAX reads but cannot compile: export it again
+            return lower(_named_call(exported, name), exported)
+        except Exception:  # an artefact this JAX reads but cannot lower: export it again
             pass
     try:
         exported = jax.export.export(jax.jit(fn), platforms=(platform,))(*arg_specs)
-    except Exception:  # a program jax.export does not support: compile it as it is, store nothing
-        return compile_(fn)
+    except Exception:  # a program jax.export does not support: lower it as it is, store nothing
+        return lower(fn)
     try:
         _store(stem, exported)
     except Exception:  # an unserializable pytree node, or an unwritable directory: run without storing
         pass
-    return compile_(_named_call(exported, name), exported)
+    return lower(_named_call(exported, name), exported)
 
 
 # Threads lowering an exported program that calls no LAPACK kernel (see _without_lapack).
@@ -520,6 +535,7 @@ def cpu_compiler_options() -> dict:
         "xla_cpu_experimental_xnn_fusion_type": "",
         "xla_backend_optimization_level": 1,
         "xla_cpu_multi_thread_eigen": False,
+        "xla_cpu_use_fusion_emitters": False,
     }
 
 

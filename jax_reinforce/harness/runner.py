@@ -58,7 +58,7 @@ from jax_reinforce.core.config import SWEEPABLE, env_spec_of
 from jax_reinforce.core.envs import describe_env
 from jax_reinforce.core.training import HYPERPARAMETERS, agent_hyperparameters, agent_keys_from, make_init_state
 from jax_reinforce.core.training import make_run_iterations, metric_dtypes
-from jax_reinforce.harness.compilation import code_digest, available_cores, compile_program
+from jax_reinforce.harness.compilation import code_digest, available_cores, lower_program
 from jax_reinforce.harness.compilation import compiler_options as default_options
 from jax_reinforce.harness.devices import MIN_BATCH, gather_to_host
 
@@ -108,8 +108,8 @@ def default_max_batch(num_envs: int, devices, threads: int | None = None) -> int
     return len(devices) * threads * max(MIN_BATCH, CPU_ENVS_PER_DEVICE // int(num_envs))
 
 
-def compile_for_devices(lower_for, devices) -> dict:
-    """``{device: lower_for(device).compile()}``, the compilations in parallel threads.
+def compile_for_devices(compile_for, devices) -> dict:
+    """``{device: compile_for(device)}``, the compilations in parallel threads.
 
     XLA releases the GIL while it compiles; compiling for a second device
     costs wall time only where a core is free.
@@ -117,10 +117,10 @@ def compile_for_devices(lower_for, devices) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     devices = list(devices)
-    if len(devices) == 1:
-        return {devices[0]: lower_for(devices[0])}
+    if len(devices) <= 1:
+        return {device: compile_for(device) for device in devices}
     with ThreadPoolExecutor(len(devices)) as pool:
-        return dict(zip(devices, pool.map(lower_for, devices)))
+        return dict(zip(devices, pool.map(compile_for, devices)))
 
 
 def mesh_shape(num_seeds: int, num_envs: int, num_devices: int) -> tuple[int, int]:
@@ -320,23 +320,27 @@ class Runner(RunProgress):
         """
         import jax
 
-        init, args = self._init_program(keys)
-        self.state = jax.device_get(init(*args))
+        name, args = self._init_program(keys)
+        program = self._init_programs[name]
+        if isinstance(program, jax.stages.Lowered):  # lowered (by state_shapes) but not compiled yet
+            program = self._init_programs[name] = program.compile()
+        self.state = jax.device_get(program(*args))
         return self.state
 
     def state_shapes(self):
         """The shapes and dtypes of :meth:`init`'s state (``jax.ShapeDtypeStruct`` leaves), nothing run.
 
-        Read from the initialisation program (compiled, or loaded from the cache, once for :meth:`init`
-        too), so a warm start traces nothing for it.
+        Read from the lowered initialisation program (lowered, or loaded from the cache, once for
+        :meth:`init` too; not compiled here), so a warm start traces nothing for it.
         """
         import jax
 
-        init, _ = self._init_program(None)
-        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), init.out_info)
+        name, _ = self._init_program(None)
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self._init_programs[name].out_info)
 
     def _init_program(self, keys):
-        """The compiled initialisation (kept: :meth:`state_shapes` and :meth:`init` share it) and its arguments."""
+        """The initialisation program's name and arguments; the program (lowered, then compiled by :meth:`init`)
+        is kept in ``_init_programs`` so that :meth:`state_shapes` and :meth:`init` share it."""
         import jax
 
         hparams = self.agent_hyperparameters()
@@ -354,9 +358,9 @@ class Runner(RunProgress):
         specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), args)
         name = "init" if keys is None else "init_from_keys"
         if name not in self._init_programs:
-            self._init_programs[name] = compile_program(name, self._description, init_agents, specs,
-                                                        self.local_devices[0], self._options)
-        return self._init_programs[name], args
+            self._init_programs[name] = lower_program(name, self._description, init_agents, specs,
+                                                      self.local_devices[0], self._options)
+        return name, args
 
     def agent_hyperparameters(self) -> dict:
         """``{name: (num_agents,) float32}``: each agent's setting (:func:`jax_reinforce.core.training.agent_hyperparameters`)."""
@@ -437,23 +441,20 @@ class Runner(RunProgress):
         groups = [agents[i:i + size] for i in range(0, len(agents), size)]
         return [np.concatenate([g, np.full(size - len(g), g[0], dtype=g.dtype)]) for g in groups]
 
-    def compile(self, batch_size: int | None = None) -> dict:
-        """The chunk program for ``batch_size`` agents on each device (or the mesh): ``{slot: compiled}``.
+    def lower(self, batch_size: int | None = None) -> dict:
+        """The chunk programs :meth:`compile` would compile, lowered (``{slot: jax.stages.Lowered}``), for
+        the slots that have none compiled yet.
 
-        One-device programs come from :mod:`jax_reinforce.harness.compilation`
-        where it has them, compiled in parallel threads when several devices
-        need them; the split program through JAX's persistent cache alone
-        (JAX's persistent cache skips XLA's work on a warm run).
+        Lowering runs Python (it holds the GIL) and compiling does not: a run lowers the chunk first, then
+        compiles it in a thread while it lowers and compiles its other programs (:meth:`compile`'s ``lowered``).
         """
         import jax
 
-        # Before init (a fresh run's program, compiled while init is), every agent is running.
-        running = len(self.owned) if self.state is None else int(self.running()[self.owned].sum())
-        size = batch_size or self._call_size(running)
-        compiled = self._compiled.setdefault(size, {})
+        size = self._batch_size(batch_size)
+        compiled = self._compiled.get(size, {})
         missing = [slot for slot in self._slots if slot not in compiled]
         if not missing:
-            return compiled
+            return {}
         state = self.state if self.state is not None else self.state_shapes()
         example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), state)
 
@@ -471,16 +472,35 @@ class Runner(RunProgress):
                                             out_specs=(by_seed, by_seed), check_vma=False),
                               compiler_options=self._options)
             sharded = jax.tree.map(lambda x: x.update(sharding=NamedSharding(self.mesh, by_seed)), example)
-            compiled[self.mesh] = program.lower(sharded).compile()
-            return compiled
+            return {self.mesh: program.lower(sharded)}
+        description = None if self._description is None else (self._description, self.chunk)
+        return {slot: lower_program("train_chunk", description, run_chunk, (example,), slot, self._options)
+                for slot in missing}
 
-        def lower_for(device):
-            description = None if self._description is None else (self._description, self.chunk)
-            return compile_program("train_chunk", description, run_chunk, (example,), device,
-                                   self._options)
+    def compile(self, batch_size: int | None = None, lowered: dict | None = None) -> dict:
+        """The chunk program for ``batch_size`` agents on each device (or the mesh): ``{slot: compiled}``.
 
-        compiled.update(compile_for_devices(lower_for, missing))
+        One-device programs come from :mod:`jax_reinforce.harness.compilation`
+        where it has them, compiled in parallel threads when several devices
+        need them; the split program through JAX's persistent cache alone
+        (JAX's persistent cache skips XLA's work on a warm run).
+
+        Args:
+          batch_size: agents per call (default: what the agents still running need).
+          lowered: :meth:`lower`'s result for the same ``batch_size``, if the caller lowered the programs
+            already (``None``: lowered here).
+        """
+        size = self._batch_size(batch_size)
+        compiled = self._compiled.setdefault(size, {})
+        lowered = self.lower(size) if lowered is None else {s: p for s, p in lowered.items() if s not in compiled}
+        compiled.update(compile_for_devices(lambda slot: lowered[slot].compile(), list(lowered)))
         return compiled
+
+    def _batch_size(self, batch_size: int | None) -> int:
+        """Agents per call: ``batch_size``, or what the agents still running need."""
+        # Before init (a fresh run's program, compiled while init is), every agent is running.
+        running = len(self.owned) if self.state is None else int(self.running()[self.owned].sum())
+        return batch_size or self._call_size(running)
 
     def _put(self, host_tree, slot):
         """A batch of host arrays on ``slot``: one device, or the mesh (sharded by seed; collective)."""

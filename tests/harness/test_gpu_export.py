@@ -1,7 +1,7 @@
 """Every program the trainer compiles also lowers for CUDA, here on the CPU, with ``jax.export``.
 
 The programs: the plain idiom's ``jax.jit(jax.vmap(make_train(config)))``, and
-the ones the runner and the evaluation hand to ``compile_program`` (captured
+the ones the runner and the evaluation hand to ``lower_program`` and ``compile_program`` (captured
 as they are handed over: the initialisation, the chunk with its greedy
 confirmation, the gymnax evaluation), for a discrete environment and a
 ``Box`` one. Each exports for ``platforms=["cuda"]`` (a primitive with no
@@ -74,13 +74,23 @@ def test_the_runner_and_the_evaluation_export_for_cuda(env, monkeypatch):
     """The programs the runner and the evaluation compile, captured and exported for CUDA instead."""
     handed = {}
 
+    class Lowered(jax.stages.Lowered):  # what init and state_shapes use: shapes only, nothing compiles
+        def __init__(self, out):
+            self._out = out
+
+        @property
+        def out_info(self):
+            return self._out
+
+        def compile(self):
+            return lambda *args: jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), self._out)
+
     def capture(name, description, fn, arg_specs, device=None, compiler_options=None):
         handed[name] = (fn, arg_specs)
-        out = jax.eval_shape(fn, *arg_specs)
-        return lambda *args: jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), out)  # shapes only: nothing runs
+        return Lowered(jax.eval_shape(fn, *arg_specs))
 
-    monkeypatch.setattr(runner_module, "compile_program", capture)
-    monkeypatch.setattr(evaluation, "compile_program", capture)
+    monkeypatch.setattr(runner_module, "lower_program", capture)
+    monkeypatch.setattr(evaluation, "compile_program", lambda *a, **k: capture(*a, **k).compile())
     runner = Runner(tiny(env), None, 2)
     runner.init()
     runner.compile()
