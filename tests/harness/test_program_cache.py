@@ -23,7 +23,7 @@ import pytest
 
 import jax_reinforce
 from jax_reinforce.harness import compilation as program_cache
-from jax_reinforce.harness.compilation import cache_key, compile_program
+from jax_reinforce.harness.compilation import cache_key, compile_program, lower_program
 from _fast_jit import fast_compile_options
 
 OPTIONS = fast_compile_options()
@@ -83,6 +83,28 @@ def test_a_hit_skips_tracing_and_computes_bitwise_what_the_miss_did(cache):
     assert _equal(first(x), out)
     assert _equal(out, jax.jit(fn, compiler_options=OPTIONS)(x))
     np.testing.assert_allclose(out.y, np.sin(x) * 2.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_lower_program_gives_the_result_shapes_uncompiled_and_compiles_to_the_same_program(tmp_path, cached):
+    """``lower_program`` is ``compile_program`` less its last step: the result's shapes without compiling; a hit
+    traces nothing; ``.compile()`` computes bitwise what ``compile_program`` does, with the cache on or off."""
+    if cached:
+        program_cache.enable_program_cache(tmp_path / "programs")
+    try:
+        fn, calls = _counting(3.0)
+        x = np.linspace(-1.0, 1.0, 7, dtype=np.float32)
+        lowered = lower_program("demo", ("scale", 3.0), _fresh(fn), (X,), compiler_options=OPTIONS)
+        assert isinstance(lowered, jax.stages.Lowered) and len(calls) == 1
+        assert lowered.out_info == Scaled(y=jax.ShapeDtypeStruct((7,), jnp.float32),
+                                          total=jax.ShapeDtypeStruct((), jnp.float32))
+        again = lower_program("demo", ("scale", 3.0), _fresh(fn), (X,), compiler_options=OPTIONS)
+        assert len(calls) == (1 if cached else 2), "a hit must trace nothing; with the cache off every call traces"
+        compiled = compile_program("demo", ("scale", 3.0), _fresh(fn), (X,), compiler_options=OPTIONS)
+        assert _equal(lowered.compile()(x), compiled(x)) and _equal(again.compile()(x), compiled(x))
+        assert _equal(compiled(x), jax.jit(fn, compiler_options=OPTIONS)(x))
+    finally:
+        program_cache.disable_program_cache()
 
 
 def test_a_tiny_train_chunk_hit_is_bitwise_the_plain_jit_program(tmp_path):
