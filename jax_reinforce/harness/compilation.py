@@ -2,9 +2,10 @@
 
 The CPU options (:func:`cpu_compiler_options`; their gains are measured in ``docs/performance.md``) keep
 XLA's experimental YNNPACK/XNNPACK fusions off this workload's skinny matrices, compile with LLVM ``-O1`` and
-XLA:CPU's elemental emitters (its MLIR fusion emitters off), and run one Eigen thread per op. They change floating-point results at the ulp level, so every program that must
-agree with another bit for bit (a seed alone and among many, a resumed run and an uninterrupted one) is
-compiled with them: the trainer uses :func:`compiler_options` everywhere.
+XLA:CPU's elemental emitters (its MLIR fusion emitters off), and run one Eigen thread per op. They change
+floating-point results at the ulp level, so every program that must agree with another bit for bit (a seed
+alone and among many, a resumed run and an uninterrupted one) is compiled with them: the trainer uses
+:func:`compiler_options` everywhere.
 
 A repeated run neither traces nor compiles its programs again, with JAX's own tools and no ``pickle``:
 :func:`compile_program` stores each traced program as a ``jax.export`` artefact (a FlatBuffer of its

@@ -487,10 +487,15 @@ class Runner(RunProgress):
 
         Args:
           batch_size: agents per call (default: what the agents still running need).
-          lowered: :meth:`lower`'s result for the same ``batch_size``, if the caller lowered the programs
-            already (``None``: lowered here).
+          lowered: :meth:`lower`'s result, if the caller lowered the programs already (``None``: lowered
+            here); their own batch size is used, whatever the agents have done meanwhile.
         """
-        size = self._batch_size(batch_size)
+        import jax
+
+        if lowered:
+            size = jax.tree.leaves(next(iter(lowered.values())).args_info)[0].shape[0]
+        else:
+            size = self._batch_size(batch_size)
         compiled = self._compiled.setdefault(size, {})
         lowered = self.lower(size) if lowered is None else {s: p for s, p in lowered.items() if s not in compiled}
         compiled.update(compile_for_devices(lambda slot: lowered[slot].compile(), list(lowered)))

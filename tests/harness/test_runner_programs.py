@@ -40,9 +40,11 @@ def test_a_chunk_lowered_before_init_and_compiled_apart_trains_bitwise_like_comp
     apart = _runner()
     lowered = apart.lower()  # before init, as train.py does: the shapes come from state_shapes
     assert lowered and all(isinstance(p, jax.stages.Lowered) for p in lowered.values())
+    apart.init()  # as in train.py, the state may exist before the lowered programs are compiled
     compiled = apart.compile(None, lowered)
     assert set(compiled) == set(lowered)
-    apart.init()
+    size = jax.tree.leaves(next(iter(lowered.values())).args_info)[0].shape[0]
+    assert apart.compile(size) is compiled, "stored under the lowered programs' own batch size"
     assert apart.lower() == {}, "a slot with a compiled program is not lowered again"
     plain = _runner()
     plain.init()
