@@ -22,6 +22,8 @@ loses a process raises :class:`jax_reinforce.harness.devices.JobLostError`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import shlex
@@ -831,9 +833,10 @@ def _summary(config, runner, rows, settings, threshold, evaluation: dict, eval_e
     return summary
 
 
-def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, compile_cache,
-           stop, progress, log, start_time, tensorboard, wandb, metrics_fn=None) -> RunResult:
-    """The run's phases: compile, start or restore, train in chunks, write the results, evaluate, summarise."""
+def _prepare(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, compile_cache,
+             stop, log, start_time, tensorboard, wandb, metrics_fn):
+    """The run's programs compiled and its state made or restored and saved: ``(writer, env_spec, policy,
+    evaluation program (a future) or None, seconds)``, or the ``RunResult`` of a run stopped meanwhile."""
     import jax
 
     # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
@@ -874,7 +877,39 @@ def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episode
         chunk_program.result()
     runner.compile()  # a resumed run's size (fewer agents may still train)
     seconds["compile"] = time.perf_counter() - t0
+    return writer, env_spec, policy, evaluation_program, seconds
 
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off within, then as it was.
+
+    Setting a run up (tracing or loading its programs, JAX's caches) makes long-lived objects and next to no
+    cyclic garbage, and a full collection meanwhile scans them all: 45-75 ms of a warm one-seed start
+    (``docs/performance.md``, round 13).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _train(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices, compile_cache,
+           stop, progress, log, start_time, tensorboard, wandb, metrics_fn=None) -> RunResult:
+    """The run's phases: compile, start or restore, train in chunks, write the results, evaluate, summarise."""
+    # lazy: loads JAX, which the scripts import only after checking its environment (app.cli.start_jax)
+    from jax_reinforce.harness.devices import any_process
+
+    with _collector_paused():
+        prepared = _prepare(config, out, resume, checkpoint_every, chunk_iterations, eval_episodes, devices,
+                            compile_cache, stop, log, start_time, tensorboard, wandb, metrics_fn)
+    if isinstance(prepared, RunResult):
+        return prepared
+    writer, env_spec, policy, evaluation_program, seconds = prepared
+    runner = writer.runner
     interrupted, seconds["train"] = _train_chunks(writer, checkpoint_every, progress)
     if interrupted:
         return writer.interrupted()

@@ -593,8 +593,6 @@ def enable_compile_cache(path: str | None = None, warn=None) -> str | None:
     Returns:
       The cache directory, or ``None`` when it was refused.
     """
-    import jax
-
     path = path or default_cache_dir()
     try:
         for directory in (path, os.path.join(path, "xla"), os.path.join(path, "programs")):
@@ -609,11 +607,24 @@ def enable_compile_cache(path: str | None = None, warn=None) -> str | None:
             warn(message)
         return None
     enable_program_cache(os.path.join(path, "programs"))
-    jax.config.update("jax_compilation_cache_dir", os.path.join(path, "xla"))
+    enable_xla_cache(os.path.join(path, "xla"))
+    return path
+
+
+def enable_xla_cache(directory: str) -> None:
+    """JAX's persistent compilation cache alone, in ``directory``, every program cached, each entry checked.
+
+    :func:`enable_compile_cache`'s first cache (``path/xla``) without the second: XLA's compilation of any
+    ``jax.jit`` program, in this process, is read back from ``directory`` once it has been written there
+    (by this process or another), through :class:`CheckedEntries`. The caller checks the directory
+    (:func:`check_cache_dir`); it must exist.
+    """
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    _check_jax_cache_entries(os.path.join(path, "xla"))
-    return path
+    _check_jax_cache_entries(directory)
 
 
 class CheckedEntries:

@@ -407,6 +407,31 @@ def test_a_cache_directory_owned_by_another_user_is_refused(tmp_path):
         program_cache.enable_program_cache(directory)
 
 
+def test_enable_xla_cache_keeps_every_program_checked_and_reads_it_back(tmp_path):
+    """JAX's compilation cache alone: the entry of even a tiny program is written with its digest, and a second
+    compilation of the same program reads it back (JAX's own counter of cache hits says so)."""
+    from jax._src import monitoring
+
+    hits = []
+    monitoring.register_event_listener(lambda event, **kw: hits.append(event)
+                                       if event == "/jax/compilation_cache/cache_hits" else None)
+    program_cache.enable_xla_cache(str(tmp_path))
+    assert jax.config.jax_compilation_cache_dir == str(tmp_path)
+
+    def program():
+        return jax.jit(lambda x: jnp.tanh(x) * 3.25 + 0.5)  # a new function each time: no in-memory hit
+
+    x = np.arange(5.0, dtype=np.float32)  # a host array: no program of its own
+    first = program()(x)
+    entries = list(tmp_path.glob("*-cache"))
+    assert len(entries) == 1 and hits == []
+    data = entries[0].read_bytes()
+    key = entries[0].name[: -len("-cache")]
+    assert hashlib.sha256(key.encode() + b"\0" + data[:-32]).digest() == data[-32:]  # CheckedEntries' format
+    np.testing.assert_array_equal(program()(x), first)
+    assert hits == ["/jax/compilation_cache/cache_hits"]
+
+
 def test_enable_compile_cache_falls_back_to_no_cache_with_one_line_when_refused(tmp_path):
     from jax_reinforce.harness.compilation import enable_compile_cache
 
