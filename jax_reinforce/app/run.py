@@ -44,10 +44,12 @@ from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, l
 from jax_reinforce.harness.checkpoint import load_train_state
 from jax_reinforce.harness.checkpoint import save_checkpoint
 from jax_reinforce.harness.compilation import code_digest, compiler_options, enable_compile_cache, source_digest
-from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies, policy_evaluation_program
+from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_policies, gymnasium_unavailable_reason
+from jax_reinforce.harness.evaluation import load_gymnasium_evaluation, policy_evaluation_program
 from jax_reinforce.harness.files import remove_stale_temporaries, write_json
 from jax_reinforce.harness.memory import check_training_memory
 from jax_reinforce.harness.reporting import BEST_RULE, aggregate_metrics, best_setting, evaluation_table, extra_columns
+from jax_reinforce.harness.reporting import load_plotting
 from jax_reinforce.harness.reporting import first_solved_iteration, plot_learning_curve, plot_sweep, setting_label, sweep_rows, write_metrics_csv, write_sweep_csv
 from jax_reinforce.harness.trackers import check_trackers, check_wandb_login, clear_tracker_files, open_trackers
 
@@ -472,6 +474,9 @@ def train_run(config: Config | None, out=None, *, resume: bool = False, overwrit
               wandb: dict | None = None, env_spec=None, policy=None, metrics_fn=None) -> RunResult:
     """Trains ``config.num_agents`` agents in the run directory ``out``, evaluates them, writes the run.
 
+    Python's cyclic garbage collector is off while the run is set up (its programs traced or loaded, its
+    state made and saved), then as it was.
+
     Args:
       config: the run's :class:`jax_reinforce.Config` (``None`` with ``resume``: the saved one).
       out: the run directory (``None``: ``runs/<env>-<date>-<time>``).
@@ -874,10 +879,19 @@ def _prepare(config, out, resume, checkpoint_every, chunk_iterations, eval_episo
     if any_process(bool(stop)):
         return writer.interrupted()
     if chunk_program is not None:
+        if writer.main_process and not chunk_program.done():  # idle here, while XLA loads or compiles the chunk
+            _load_what_the_results_need(env_spec, eval_episodes, policy)
         chunk_program.result()
     runner.compile()  # a resumed run's size (fewer agents may still train)
     seconds["compile"] = time.perf_counter() - t0
     return writer, env_spec, policy, evaluation_program, seconds
+
+
+def _load_what_the_results_need(env_spec, eval_episodes: int, policy) -> None:
+    """Imports what the end of a run draws and evaluates with, ahead of it: Pillow, and gymnasium's twin."""
+    load_plotting()
+    if eval_episodes and gymnasium_unavailable_reason(env_spec, policy) is None:
+        load_gymnasium_evaluation(env_spec.name)
 
 
 @contextlib.contextmanager

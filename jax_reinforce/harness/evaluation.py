@@ -238,6 +238,16 @@ def _make_gymnasium_env(env_name: str, **kwargs):
         return gym.make(env_name, **kwargs)
 
 
+def load_gymnasium_evaluation(env_name: str) -> None:
+    """Loads gymnasium's implementation of ``env_name`` (its module, its registration) ahead of
+    :func:`evaluate_gymnasium`; nothing for an environment without one (:data:`GYMNASIUM_EVAL_ENVS`).
+
+    A run does it while XLA loads its training program (``docs/performance.md``, round 13).
+    """
+    if env_name in GYMNASIUM_EVAL_ENVS:
+        _make_gymnasium_env(env_name).close()
+
+
 def _gymnasium_sizes(env_name: str):
     """``(obs_dim, A, action_space)`` of gymnasium's ``env_name``: ``A`` actions, or action dimensions of a ``Box``."""
     env = _make_gymnasium_env(env_name)

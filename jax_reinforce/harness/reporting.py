@@ -8,6 +8,7 @@ file whole, old or new.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import warnings
@@ -271,6 +272,19 @@ def _runs(mask):
     return zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
 
 
+def load_plotting() -> None:
+    """Loads what the plots draw with (Pillow, its PNG writer, the fonts) ahead of the first plot.
+
+    A run does it while XLA loads its training program, which leaves the main thread idle
+    (``docs/performance.md``, round 13).
+    """
+    from PIL import Image, ImageDraw  # noqa: F401  (what plot_learning_curve and plot_sweep import)
+
+    Image.preinit()  # the PNG writer, which Image.save would register
+    _fonts()
+
+
+@functools.cache
 def _fonts():
     """``(title, label)`` fonts: Pillow's built-in font, sized where FreeType is available."""
     from PIL import ImageFont

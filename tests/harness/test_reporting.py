@@ -225,3 +225,22 @@ def test_sweep_and_metrics_csv_print_every_float_exactly(tmp_path):
                                                            "grad_norm_median": np.float32(0.1)}])
     cells = dict(zip(*(line.split(",") for line in (tmp_path / "metrics.csv").read_text().splitlines())))
     assert (float(cells["loss_median"]), cells["entropy_median"], cells["grad_norm_median"]) == (1 / 7, "nan", "0.1")
+
+
+def test_loading_ahead_imports_what_the_plots_and_the_gymnasium_evaluation_use_and_nothing_else():
+    """What a run loads while XLA loads its training program: Pillow's PNG writer and the fonts, and only the
+    gymnasium environment it will be evaluated in (none for an environment gymnasium lacks)."""
+    code = """
+import sys
+from jax_reinforce.harness import evaluation, reporting
+before = set(sys.modules)
+evaluation.load_gymnasium_evaluation("Breakout-MinAtar")
+print(sorted(m for m in set(sys.modules) - before if "gymnasium.envs" in m))
+reporting.load_plotting()
+print("PIL.PngImagePlugin" in set(sys.modules) - before, reporting._fonts() is reporting._fonts())
+evaluation.load_gymnasium_evaluation("Acrobot-v1")
+print("gymnasium.envs.classic_control.acrobot" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == ["[]", "True True", "True"]
