@@ -899,8 +899,8 @@ def _collector_paused():
     """Python's cyclic garbage collector off within, then as it was.
 
     Setting a run up (tracing or loading its programs, JAX's caches) makes long-lived objects and next to no
-    cyclic garbage, and a full collection meanwhile scans them all: 45-75 ms of a warm one-seed start
-    (``docs/performance.md``, round 13).
+    cyclic garbage, and a full collection meanwhile scans them all (a warm one-seed ``train.py`` ran two,
+    22 and 45-52 ms; a cold one three, 146 ms: ``docs/performance.md``, round 13).
     """
     enabled = gc.isenabled()
     gc.disable()
