@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         from jax_reinforce.app.run import train_run
 
         progress = None if args.quiet else ProgressLine()
-        if PAUSED_COLLECTOR and not gc.isenabled():
+        if PAUSED_COLLECTOR:
             gc.freeze()
             gc.enable()
         result = train_run(config, args.out, resume=args.resume, overwrite=args.overwrite,
