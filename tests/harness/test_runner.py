@@ -48,6 +48,9 @@ out = Path(sys.argv[1])
 jax.config.update("jax_compilation_cache_dir", str(out / "xla-cache"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+from jax_reinforce.harness.compilation import enable_program_cache
+
+enable_program_cache(out / "programs")  # and traced once: a later runner of the same program loads its export
 
 from jax_reinforce import Config, agent_keys, compiler_options, make_env
 from jax_reinforce.harness.checkpoint import flatten_tree
