@@ -2,25 +2,25 @@
 
 Every bad input is tried next to an existing run, with ``--overwrite`` (or
 ``--resume``) pointing at it: a check made after the old run's files were
-touched would show up as a changed file. The many bad flag values go through
-``train.py``'s ``main`` in this process (its exit code and what it wrote to
-file descriptor 2), each in milliseconds; the other refusals run the script
-as a process, exit code and all.
+touched would show up as a changed file. The many bad flag values, damaged
+checkpoints and evaluate.py's bad inputs go through the script's ``main`` in
+this process (its exit code and what it wrote to file descriptors 1 and 2),
+each in milliseconds; the other refusals run the script as a process, exit
+code and all.
 """
 
 import importlib.util
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from jax_reinforce import Config
 from jax_reinforce.core.config import FLAGS
+from scripts_in_process import run_script_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ROOT / "scripts" / "train.py"
@@ -59,26 +59,16 @@ def assert_refused(result, *fragments, prog="train.py"):
 
 
 @pytest.fixture(scope="module")
-def train_script():
-    """scripts/train.py imported as a module (not as ``__main__``: no signal handlers, no collector pause)."""
-    return _load_train_script()
+def scripts():
+    """scripts/train.py and scripts/evaluate.py imported as modules (not as ``__main__``: no signal handlers,
+    no collector pause), by path."""
+    return {TRAIN: _load_train_script(), EVALUATE: _load_evaluate_script()}
 
 
 @pytest.fixture
-def run_train_main(train_script, capfd, monkeypatch):
-    """``run_train_main(args)``: ``train.py``'s ``main(args)`` here, as a finished process's
-    ``returncode``, ``stdout`` and ``stderr``."""
-    from jax_reinforce.app import cli
-
-    def run_main(args):
-        # A refusal's line holds this lock for good (the process then ends): a fresh one for each call.
-        monkeypatch.setattr(cli, "_LAST_LINE", threading.RLock())
-        capfd.readouterr()
-        code = train_script.main([str(a) for a in args])
-        out, err = capfd.readouterr()
-        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
-
-    return run_main
+def run_main(scripts, capfd, monkeypatch):
+    """``run_main(script, args)``: the script's ``main(args)`` here, as a finished process (scripts_in_process)."""
+    return lambda script, args: run_script_main(scripts[script], args, capfd, monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -146,10 +136,10 @@ BAD_VALUES = [
 
 
 @pytest.mark.parametrize("bad, fragments, library", BAD_VALUES, ids=[" ".join(b) or "empty" for b, _, _ in BAD_VALUES])
-def test_bad_values_are_refused_before_touching_the_run(bad, fragments, library, existing_run, run_train_main):
+def test_bad_values_are_refused_before_touching_the_run(bad, fragments, library, existing_run, run_main):
     out, before = existing_run
     # --overwrite would delete the old run: checks must all come first.
-    result = run_train_main([*TINY, "--out", out, "--overwrite", *bad])
+    result = run_main(TRAIN, [*TINY, "--out", out, "--overwrite", *bad])
     assert_refused(result, *fragments)
     assert snapshot(out) == before
     if library is not None:  # the library says the same, through Config
@@ -169,9 +159,9 @@ def test_bad_values_are_refused_before_touching_the_run(bad, fragments, library,
         (["--overwrite"], ["--resume and --overwrite"]),
     ],
 )
-def test_resume_refuses_flags_that_contradict_the_run(bad, fragments, existing_run, run_train_main):
+def test_resume_refuses_flags_that_contradict_the_run(bad, fragments, existing_run, run_main):
     out, before = existing_run
-    assert_refused(run_train_main(["--resume", "--out", out, "--quiet", *bad]), *fragments)
+    assert_refused(run_main(TRAIN, ["--resume", "--out", out, "--quiet", *bad]), *fragments)
     assert snapshot(out) == before
 
 
@@ -215,7 +205,7 @@ def _copy_run(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_resume_of_a_damaged_or_planted_checkpoint_is_refused(existing_run, tmp_path, script_env):
+def test_resume_of_a_damaged_or_planted_checkpoint_is_refused(existing_run, tmp_path, run_main):
     out, _ = existing_run
     truncated = _copy_run(out, tmp_path / "truncated")
     data = (truncated / "checkpoint.npz").read_bytes()
@@ -240,10 +230,10 @@ def test_resume_of_a_damaged_or_planted_checkpoint_is_refused(existing_run, tmp_
         (mismatched, ["--resume", "state/key", "(2, 3)", "expected (2, 2)"]),
     ):
         before = snapshot(run_dir)
-        assert_refused(run(TRAIN, ["--resume", "--out", run_dir, "--quiet"], script_env), *fragments)
+        assert_refused(run_main(TRAIN, ["--resume", "--out", run_dir, "--quiet"]), *fragments)
         assert snapshot(run_dir) == before
         if run_dir is not mismatched:  # evaluation reads the params only, which still fit
-            assert_refused(run(EVALUATE, [run_dir, "--episodes", "2"], script_env), *fragments, prog="evaluate.py")
+            assert_refused(run_main(EVALUATE, [run_dir, "--episodes", "2"]), *fragments, prog="evaluate.py")
     assert not (tmp_path / "pwned").exists()
 
 
@@ -317,7 +307,7 @@ def test_evaluate_end_to_end_with_a_gif(existing_run, tmp_path, script_env):
     assert snapshot(out) == before  # evaluating changes nothing in the run
 
 
-def test_evaluate_refuses_bad_input_in_one_line(existing_run, tmp_path, script_env):
+def test_evaluate_refuses_bad_input_in_one_line(existing_run, tmp_path, run_main):
     out, before = existing_run
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
@@ -342,7 +332,7 @@ def test_evaluate_refuses_bad_input_in_one_line(existing_run, tmp_path, script_e
         ([out, "--episode", "3"], ["'--episode 3'", "did you mean --episodes?"]),
     ]
     for args, fragments in cases:
-        assert_refused(run(EVALUATE, args, script_env), *fragments, prog="evaluate.py")
+        assert_refused(run_main(EVALUATE, args), *fragments, prog="evaluate.py")
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "dir.gif", "empty"]
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from corridor_env import Corridor
+from scripts_in_process import load_script, run_script_main
 
 import jax_reinforce as jr
 
@@ -71,9 +72,10 @@ def test_an_own_environment_from_the_command_line_trains_evaluates_and_loads(tmp
     (["--network", "nowhere:Policy"], "train.py: error: network (--network): network 'nowhere:Policy' cannot be "
                                       "imported"),
 ])
-def test_bad_open_core_flags_are_one_line_and_write_nothing(tmp_path, flag, message):
+def test_bad_open_core_flags_are_one_line_and_write_nothing(tmp_path, flag, message, capfd, monkeypatch):
     out = tmp_path / "run"
-    run = cli("train.py", "--env", "corridor_env:Corridor", *flag, "--iterations", "1", "--out", str(out), cwd=tmp_path)
+    run = run_script_main(load_script(ROOT / "scripts" / "train.py"),
+                          ["--env", "corridor_env:Corridor", *flag, "--iterations", "1", "--out", out], capfd, monkeypatch)
     assert run.returncode == 2, run.stderr
     assert run.stderr.splitlines()[-1].startswith(message), run.stderr
     assert not out.exists()

@@ -7,10 +7,7 @@ machine.
 """
 
 import io
-import os
 import struct
-import subprocess
-import sys
 import tracemalloc
 import zipfile
 import zlib
@@ -27,6 +24,7 @@ from jax_reinforce.harness.checkpoint import CHECKPOINT_NAME, CheckpointError, l
 from jax_reinforce.harness.checkpoint import load_train_state, save_checkpoint
 from jax_reinforce.core.config import FLOAT32_MAX, FLOAT32_TINY
 from jax_reinforce.harness.memory import training_memory_bytes
+from scripts_in_process import load_script, run_script_main
 from jax_reinforce.harness.evaluation import check_evaluation_size, evaluate_gymnax, evaluate_policies
 from jax_reinforce.harness.evaluation import evaluation_memory_bytes
 from jax_reinforce.core.training import METRIC_DTYPES, make_init_state
@@ -316,10 +314,10 @@ def test_cartpole_sizes_known_without_jax_agree_with_the_environment():
     (["--num-seeds", str(10**9)], "would need about"),
     (["--lr", "1e-50"], "that float32 holds"),
 ])
-def test_train_py_refuses_them_in_one_line_before_making_the_run_directory(tmp_path, flags, fragment):
+def test_train_py_refuses_them_in_one_line_before_making_the_run_directory(tmp_path, flags, fragment, capfd,
+                                                                             monkeypatch):
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *flags, "--out", str(out)],
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    result = run_script_main(load_script(ROOT / "scripts" / "train.py"), [*flags, "--out", out], capfd, monkeypatch)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("train.py: error: ") and fragment in lines[0], lines
