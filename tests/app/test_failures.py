@@ -8,7 +8,6 @@ override file permissions.
 """
 
 import errno
-import importlib.util
 import os
 import shutil
 import signal
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from scripts_in_process import load_script, run_script_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ROOT / "scripts" / "train.py"
@@ -57,13 +57,6 @@ def assert_one_line(result, code, *fragments, prog="train.py"):
         assert fragment in lines[0], (fragment, lines[0])
 
 
-def load_script(path):
-    spec = importlib.util.spec_from_file_location(f"{path.stem}_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # ------------------------------------------------------------------ paths
 
 
@@ -96,7 +89,8 @@ def test_train_out_that_cannot_be_a_run_directory(flags, which, reason, odd_path
     assert sorted(tmp_path.iterdir()) == before
 
 
-def test_evaluate_paths_that_cannot_be_used(existing_run, odd_paths, tmp_path, script_env):
+def test_evaluate_paths_that_cannot_be_used(existing_run, odd_paths, tmp_path, capfd, monkeypatch):
+    evaluate = load_script(EVALUATE)  # its main in this process (scripts_in_process)
     cases = [
         ([odd_paths["long"]], ["RUN_DIR '", LONG]),
         ([odd_paths["loop"]], ["RUN_DIR '", str(odd_paths["loop"]), LOOP]),
@@ -105,7 +99,8 @@ def test_evaluate_paths_that_cannot_be_used(existing_run, odd_paths, tmp_path, s
         ([existing_run, "--gif", odd_paths["dangling"] / "x.gif"], ["--gif '", "a symbolic link to"]),
     ]
     for args, fragments in cases:
-        assert_one_line(run(EVALUATE, [*args, "--episodes", "1"], script_env), 2, *fragments, prog="evaluate.py")
+        assert_one_line(run_script_main(evaluate, [*args, "--episodes", "1"], capfd, monkeypatch), 2, *fragments,
+                        prog="evaluate.py")
 
 
 def without_root_powers():

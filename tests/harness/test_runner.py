@@ -30,7 +30,7 @@ LAYOUTS = {  # name: (devices, chunk, capped by default_max_batch, threads); eac
     # Calls from several threads at once on one device (the CPU's default layout), and on two devices.
     "1 device, 2 threads, chunk 8, capped True": (1, 8, True, 2),
     "1 device, 3 threads, chunk 3, capped False": (1, 3, False, 3),
-    "2 devices, 2 threads, chunk 8, capped False": (2, 8, False, 2),
+    "2 devices, 2 threads, chunk 3, capped False": (2, 3, False, 2),  # the programs of "4 devices, chunk 3" on two
 }
 CAPPED = ((2, 8), (4, 3))  # (max_batch, chunk), for the first CAPPED_SEEDS seeds
 CAPPED_SEEDS = 7  # not a multiple of either max_batch: calls hold padding copies
