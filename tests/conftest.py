@@ -63,31 +63,32 @@ def _suite_xla_cache_after_each_test():
         _use_suite_xla_cache()
 
 
-# The slowest modules, slowest first (seconds of one run of the suite on 2 cores, round 13 of
+# The slowest modules, slowest first (seconds of one run of the suite on 2 cores, round 14 of
 # docs/performance.md). pytest-xdist hands each worker whole modules in the order collected
 # (--no-loadscope-reorder): the long ones start first and the short ones fill in at the end, so the two
 # workers finish together. Left to itself it orders modules by their number of tests, which leaves the
 # long modules of few tests (test_benchmark.py: one test, 50 s) to the end: a simulation with one run's
-# durations gave 508 s against 472 s this way. Modules not listed keep the order they are collected in.
+# durations gave 508 s against 472 s this way (round 13). Modules not listed keep the order they are collected in.
 SLOWEST_MODULES = (
-    "tests/harness/test_runner.py",  # 75 s
-    "tests/app/test_cli.py",  # 73 s
-    "tests/test_docs.py",  # 70 s
-    "tests/core/test_envs.py",  # 65 s
-    "tests/harness/test_distributed.py",  # 51 s
-    "tests/app/test_failures.py",  # 51 s
+    "tests/core/test_envs.py",  # 73 s
+    "tests/test_docs.py",  # 72 s
+    "tests/harness/test_runner.py",  # 62 s
+    "tests/app/test_benchmark.py",  # 54 s
     "tests/app/test_open_runs.py",  # 49 s
-    "tests/app/test_benchmark.py",  # 46 s
-    "tests/app/test_reliability.py",  # 40 s
-    "tests/core/test_training.py",  # 38 s
-    "tests/core/test_policies.py",  # 31 s
-    "tests/app/test_train_cli_scaling.py",  # 30 s
-    "tests/app/test_jobs.py",  # 25 s
-    "tests/app/test_trackers_cli.py",  # 25 s
-    "tests/app/test_sweep.py",  # 22 s
-    "tests/core/test_gradients.py",  # 21 s
-    "tests/core/test_value_baseline.py",  # 20 s
+    "tests/app/test_reliability.py",  # 47 s
+    "tests/harness/test_distributed.py",  # 46 s
+    "tests/app/test_failures.py",  # 45 s
+    "tests/core/test_training.py",  # 44 s
+    "tests/core/test_policies.py",  # 30 s
+    "tests/app/test_trackers_cli.py",  # 28 s
+    "tests/app/test_train_cli_scaling.py",  # 25 s
+    "tests/app/test_jobs.py",  # 23 s
+    "tests/core/test_gradients.py",  # 22 s
+    "tests/app/test_sweep.py",  # 21 s
     "tests/harness/test_program_cache.py",  # 20 s
+    "tests/core/test_batching.py",  # 18 s
+    "tests/core/test_value_baseline.py",  # 18 s
+    "tests/app/test_cli.py",  # 16 s
 )
 
 
