@@ -9,7 +9,6 @@ each in milliseconds; the other refusals run the script as a process, exit
 code and all.
 """
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 
 from jax_reinforce import Config
 from jax_reinforce.core.config import FLAGS
-from scripts_in_process import run_script_main
+from scripts_in_process import load_script, run_script_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ROOT / "scripts" / "train.py"
@@ -62,7 +61,7 @@ def assert_refused(result, *fragments, prog="train.py"):
 def scripts():
     """scripts/train.py and scripts/evaluate.py imported as modules (not as ``__main__``: no signal handlers,
     no collector pause), by path."""
-    return {TRAIN: _load_train_script(), EVALUATE: _load_evaluate_script()}
+    return {TRAIN: load_script(TRAIN), EVALUATE: load_script(EVALUATE)}
 
 
 @pytest.fixture
@@ -248,16 +247,9 @@ class _Plant:
 # ------------------------------------------------------------------ train.py: a default run, in-process
 
 
-def _load_train_script():
-    spec = importlib.util.spec_from_file_location("train_script", TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_default_run_directory_and_every_file_written_atomically(tmp_path, monkeypatch, capsys):
     """No --out: a fresh runs/<env>-<timestamp>; each of its files arrived by an atomic rename."""
-    train = _load_train_script()
+    train = load_script(TRAIN)
     renamed = []
     real_replace = os.replace
 
@@ -340,13 +332,6 @@ def test_evaluate_refuses_bad_input_in_one_line(existing_run, tmp_path, run_main
 # ------------------------------------------------------------------ integers and negative numbers in every flag (issue 26)
 
 
-def _load_evaluate_script():
-    spec = importlib.util.spec_from_file_location("evaluate_script", EVALUATE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _integer_flags(parser) -> list[str]:
     """The flags whose type is :func:`jax_reinforce.app.cli.int_flag`'s parser."""
     return [a.option_strings[0] for a in parser._actions if getattr(a.type, "__qualname__", "") == "int_flag.<locals>.parse"]
@@ -358,7 +343,7 @@ def test_every_integer_flag_takes_ascii_digits_and_refuses_the_rest_in_one_line(
     from jax_reinforce.app.cli import UsageError, _jax_settings_problem
     from jax_reinforce.harness.devices import _parse_coordinator, select_devices
 
-    for parser, before in ((_load_train_script().build_parser(), []), (_load_evaluate_script().build_parser(), ["d"])):
+    for parser, before in ((load_script(TRAIN).build_parser(), []), (load_script(EVALUATE).build_parser(), ["d"])):
         flags = _integer_flags(parser)
         assert len(flags) >= 3, flags
         for flag in flags:
@@ -379,7 +364,7 @@ def test_a_value_starting_with_a_minus_and_a_number_is_a_value_for_every_flag():
     """``--lr -0,0.1`` was argparse's "expected one argument": now the flag's own check answers."""
     from jax_reinforce.app.cli import UsageError, config_from_args
 
-    parser = _load_train_script().build_parser()
+    parser = load_script(TRAIN).build_parser()
     valued = [f.flag for f in FLAGS if not isinstance(getattr(Config(), f.field), bool)]  # not --stop-when-solved
     for flag in valued + _integer_flags(parser):
         for text in ("-1", "-0,0.1", "-1e-3", "-.5", "-inf"):
@@ -408,6 +393,6 @@ def test_evaluate_names_a_sweeps_best_agent_by_its_setting_and_seed(tmp_path, mo
     monkeypatch.setattr(evaluation_module, "evaluate_policies", lambda *args, **kwargs: {"gymnasium": returns,
                                                                                          "gymnax": returns})
     gif = tmp_path / "best.gif"
-    assert _load_evaluate_script().main([str(tmp_path), "--episodes", "1", "--gif", str(gif)]) == 0
+    assert load_script(EVALUATE).main([str(tmp_path), "--episodes", "1", "--gif", str(gif)]) == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gif: ")]
     assert line.startswith(f"gif: {gif} (setting 2 seed 1, one episode, return "), line

@@ -416,16 +416,12 @@ def test_train_run_refuses_a_sweeps_evaluation_before_any_work(budget, tmp_path)
 
 
 def test_evaluate_py_refuses_a_sweeps_evaluation_in_one_line(budget, monkeypatch, capsys, tmp_path):
-    import importlib.util
-
     import jax_reinforce.harness.checkpoint as checkpoint_module
 
     params = [{"w": np.zeros((16, 4, 8), np.float32), "b": np.zeros((16, 8), np.float32)},
               {"w": np.zeros((16, 8, 2), np.float32), "b": np.zeros((16, 2), np.float32)}]
     monkeypatch.setattr(checkpoint_module, "load_checkpoint", lambda run_dir: (params, SWEEP))
-    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script(ROOT / "scripts" / "evaluate.py")
     episodes = budget // evaluation_memory_bytes(SWEEP, 1) + 1
     assert script.main([str(tmp_path), "--episodes", str(episodes)]) == 2
     out, err = capsys.readouterr()
