@@ -19,6 +19,11 @@ same for the whole batch and ``vmap`` runs its body with no select. They are
 ``jax.custom_batching.custom_vmap`` functions: the batching rule reduces the
 vmapped axis and calls the function again, so the next enclosing ``vmap``
 reduces its axis too.
+
+:func:`batched_under_vmap` marks a loop's initial carry as batched before the
+loop: ``vmap`` of a ``while_loop`` otherwise re-batches the whole body until
+it knows which parts of the carry the batch changes (a fixed point: three
+passes over the training loop's body), where one pass suffices.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["batch_any", "batch_max"]
+__all__ = ["batch_any", "batch_max", "batched_under_vmap"]
 
 
 @jax.custom_batching.custom_vmap
@@ -55,3 +60,32 @@ def _batch_max_rule(axis_size, in_batched, x):
 def batch_any(flag):
     """``flag`` (bool) itself; under ``vmap``, whether it holds for any member of the batch (unbatched)."""
     return batch_max(jnp.asarray(flag).astype(jnp.int32)) > 0
+
+
+@jax.custom_batching.custom_vmap
+def batched_under_vmap(tree):
+    """``tree`` itself; under ``vmap``, with every leaf batched (an unbatched leaf broadcast along the axis).
+
+    ``vmap`` sees the call only where some leaf of ``tree`` is batched (as
+    every primitive's): a tree of constants stays as it is.
+
+    For a loop's initial carry whose every part the vmapped body changes per
+    member anyway: ``vmap`` then batches the loop's body once, instead of
+    once per pass of its fixed point over which parts are batched. The
+    values, and what the loop computes, are unchanged.
+
+    Args:
+      tree: a pytree of arrays.
+
+    Returns:
+      ``tree``.
+    """
+    return tree
+
+
+@batched_under_vmap.def_vmap
+def _batched_under_vmap_rule(axis_size, in_batched, tree):
+    batched = jax.tree.map(lambda leaf, b: leaf if b else jnp.broadcast_to(leaf, (axis_size, *jnp.shape(leaf))),
+                           tree, in_batched[0])
+    # Called again: an enclosing vmap (if any) batches its own axis the same way.
+    return batched_under_vmap(batched), jax.tree.map(lambda _: True, tree)

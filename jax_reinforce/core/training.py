@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jax_reinforce.core.batching import batch_any, batch_max
+from jax_reinforce.core.batching import batch_any, batch_max, batched_under_vmap
 from jax_reinforce.core.config import Config, env_spec_of
 from jax_reinforce.core.envs import EnvSpec, encode_obs
 from jax_reinforce.core.gaussian import gaussian_reinforce_objective, gaussian_reinforce_value_and_grad_manual
@@ -715,7 +715,9 @@ def make_run_iterations(
             bufs = {name: bufs[name].at[row].set(m[name], mode="drop") for name in bufs}
             return new_s, new_conf, bufs
 
-        state, _, buffers = jax.lax.while_loop(any_running, body, (state, _Confirming.none(), buffers))
+        # Every part of the carry is per agent under vmap: say so, so that vmap batches the body once.
+        carry = batched_under_vmap((state, _Confirming.none(), buffers))
+        state, _, buffers = jax.lax.while_loop(any_running, body, carry)
         return state, buffers
 
     return run_iterations

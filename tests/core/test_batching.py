@@ -8,7 +8,7 @@ import pytest
 from _fast_jit import fast_jit
 
 from jax_reinforce import Config, agent_keys, init_policy, make_env, make_train, rollout
-from jax_reinforce.core.batching import batch_any, batch_max
+from jax_reinforce.core.batching import batch_any, batch_max, batched_under_vmap
 from jax_reinforce.core.network import policy_logits
 from jax_reinforce.core.policy import actions_from_uniform
 from jax_reinforce.core.rollouts import _acting_actions, _acting_logits
@@ -36,6 +36,39 @@ def test_nested_vmaps_reduce_every_axis():
     flags = jnp.zeros((2, 5), bool).at[1, 3].set(True)
     np.testing.assert_array_equal(jax.vmap(jax.vmap(batch_any))(flags), np.ones((2, 5), bool))
     np.testing.assert_array_equal(jax.vmap(jax.vmap(batch_any))(jnp.zeros((2, 5), bool)), np.zeros((2, 5), bool))
+
+
+def test_batched_under_vmap_is_the_identity_outside_vmap():
+    tree = {"k": jnp.array([1, 2], jnp.uint32), "x": jnp.float32(0.5), "n": (jnp.int32(3),)}
+    for out in (batched_under_vmap(tree), jax.jit(batched_under_vmap)(tree)):
+        assert jax.tree.structure(out) == jax.tree.structure(tree)
+        for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(tree)):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+
+
+def _loop_carry_shapes(fun, *args):
+    """The shapes of the first ``while`` loop's carry in ``jax.make_jaxpr(fun)(*args)``."""
+    (loop,) = [eqn for eqn in jax.make_jaxpr(fun)(*args).jaxpr.eqns if eqn.primitive.name == "while"]
+    return [v.aval.shape for v in loop.outvars]
+
+
+def test_batched_under_vmap_batches_every_leaf_of_a_loops_carry_under_nested_vmaps():
+    def count(n, carry=lambda c: c):  # a counter and a sum: the counter alone is the same for every member
+        def body(c):
+            t, total = c
+            return t + 1, total + n
+
+        return jax.lax.while_loop(lambda c: c[0] < 3, body, carry((jnp.int32(0), 0 * n)))
+
+    n = jnp.arange(6, dtype=jnp.float32).reshape(2, 3)
+    plain = jax.vmap(jax.vmap(count))
+    marked = jax.vmap(jax.vmap(lambda v: count(v, batched_under_vmap)))
+    assert _loop_carry_shapes(plain, n) == [(), (2, 3)]  # vmap's own choice: the counter stays unbatched
+    assert _loop_carry_shapes(marked, n) == [(2, 3), (2, 3)]
+    for a, b in zip(plain(n), marked(n)):  # the same values
+        np.testing.assert_array_equal(np.broadcast_to(a, (2, 3)), b)
+    np.testing.assert_array_equal(marked(n)[1], 3 * n)
 
 
 def _count_down_loop(n):
