@@ -66,13 +66,13 @@ def batch_any(flag):
 def batched_under_vmap(tree):
     """``tree`` itself; under ``vmap``, with every leaf batched (an unbatched leaf broadcast along the axis).
 
-    ``vmap`` sees the call only where some leaf of ``tree`` is batched (as
-    every primitive's): a tree of constants stays as it is.
-
     For a loop's initial carry whose every part the vmapped body changes per
     member anyway: ``vmap`` then batches the loop's body once, instead of
     once per pass of its fixed point over which parts are batched. The
     values, and what the loop computes, are unchanged.
+
+    ``vmap`` sees the call only where some leaf of ``tree`` is batched (as
+    for any primitive): a tree of constants stays as it is.
 
     Args:
       tree: a pytree of arrays.
